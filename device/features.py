@@ -82,7 +82,7 @@ class FeatureConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
+    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -119,7 +119,11 @@ def log_mel_cepstra(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 def mfcc(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """MFCCs with the per-utterance normalisation the config asks for: float32 (frames, n_ceps)."""
-    feats = log_mel_cepstra(audio, cfg)
+    return normalize(log_mel_cepstra(audio, cfg), cfg)
+
+
+def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Per-utterance mean (cmn) or mean+variance (cmvn) normalisation over time."""
     if cfg.norm in ("cmn", "cmvn"):
         feats = feats - feats.mean(axis=0, keepdims=True)
     if cfg.norm == "cmvn":

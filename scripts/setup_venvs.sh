@@ -30,7 +30,10 @@ for w in "${want[@]}"; do
     train)  make_venv .venv-train "$py311" requirements-train.txt tests/requirements.txt ;;
     device) make_venv .venv-device "$py311" requirements-device.txt tests/requirements.txt ;;
     litert)
-      py312=$(command -v python3.12 || command -v python3.13 || ls /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1 || true)
+      py312=""
+      for c in python3.12 python3.13 "$HOME"/.pyenv/versions/3.1[23]*/bin/python3; do
+        if "$c" -c 'import sys, venv; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then py312=$c; break; fi
+      done
       if [ -n "$py312" ]; then
         make_venv .venv-litert "$py312" requirements-device.txt tests/requirements.txt
       else

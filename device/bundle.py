@@ -1,0 +1,135 @@
+"""Model bundles: `models/<name>/` = the `.tflite`, `model.json` and an optional AS-norm cohort.
+
+`model.json` carries everything the device needs and nothing it must guess. Loading verifies the
+schema version, the sha256 of the model and cohort files, and the feature config; any mismatch is
+a BundleError with a message that names the bundle and the problem (never a silent wrong answer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.features import FeatureConfig, FeatureConfigError
+
+BUNDLE_SCHEMA = 1
+POLICIES = ("far1", "eer")
+
+
+class BundleError(ValueError):
+    """A model bundle this device cannot use."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Bundle:
+    path: Path
+    meta: dict[str, Any]
+    features: FeatureConfig
+    window_frames: int
+    hop_frames: int
+    embedding_dim: int
+    tflite_path: Path
+    cohort: np.ndarray | None = None
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.path.name))
+
+    @property
+    def quantization(self) -> str:
+        return str(self.meta.get("quantization", "float32"))
+
+    @property
+    def scoring(self) -> str:
+        """'asnorm' when the bundle ships a cohort, else plain 'cosine'."""
+        return "asnorm" if self.cohort is not None else "cosine"
+
+    @property
+    def asnorm_top_k(self) -> int:
+        return int(self.meta.get("cohort", {}).get("top_k", 50)) if self.meta.get("cohort") else 0
+
+    def threshold(self, policy: str | float) -> float:
+        """Decision threshold for a policy name ('far1', 'eer') or an explicit number."""
+        if isinstance(policy, (int, float)) and not isinstance(policy, bool):
+            return float(policy)
+        try:
+            return float(policy)  # a number given as text, e.g. from a CLI flag
+        except (TypeError, ValueError):
+            pass
+        table = self.thresholds.get(self.scoring, {})
+        if policy not in table:
+            raise BundleError(f"{self.path}: no '{policy}' threshold for {self.scoring} scoring "
+                              f"(known: {', '.join(sorted(table)) or 'none'})")
+        return float(table[policy])
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bundle:
+        root = Path(path)
+        meta_path = root / "model.json"
+        if not meta_path.is_file():
+            raise BundleError(f"{root}: not a model bundle (no model.json)")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{meta_path}: unreadable JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise BundleError(f"{meta_path}: expected a JSON object")
+        if meta.get("schema") != BUNDLE_SCHEMA:
+            raise BundleError(f"{meta_path}: bundle schema {meta.get('schema')!r}; this device reads schema {BUNDLE_SCHEMA}")
+        try:
+            features = FeatureConfig.from_dict(meta["features"])
+            window = meta["window"]
+            window_frames, hop_frames = int(window["frames"]), int(window["hop"])
+            embedding_dim = int(meta["embedding_dim"])
+            tflite_path = root / meta["tflite"]
+            expected_sha = meta["sha256"]
+        except FeatureConfigError as exc:
+            raise BundleError(f"{meta_path}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{meta_path}: missing or malformed field ({exc})") from None
+        if not tflite_path.is_file():
+            raise BundleError(f"{root}: model file {tflite_path.name} is missing")
+        actual = sha256_file(tflite_path)
+        if actual != expected_sha:
+            raise BundleError(f"{tflite_path}: sha256 {actual[:12]}… does not match model.json ({str(expected_sha)[:12]}…); "
+                              "the file is corrupt or was replaced")
+        if window_frames < 1 or not 1 <= hop_frames <= window_frames:
+            raise BundleError(f"{meta_path}: bad window {window}")
+        return cls(root, meta, features, window_frames, hop_frames, embedding_dim, tflite_path,
+                   _load_cohort(root, meta), _thresholds(meta, meta_path))
+
+
+def _load_cohort(root: Path, meta: dict[str, Any]) -> np.ndarray | None:
+    info = meta.get("cohort")
+    if not info:
+        return None
+    path = root / info["file"]
+    if not path.is_file():
+        raise BundleError(f"{root}: cohort file {info['file']} named in model.json is missing")
+    if sha256_file(path) != info.get("sha256"):
+        raise BundleError(f"{path}: sha256 does not match model.json")
+    cohort = np.load(path).astype(np.float32)
+    if cohort.ndim != 2 or cohort.shape[1] != int(meta["embedding_dim"]):
+        raise BundleError(f"{path}: cohort shape {cohort.shape} does not match embedding_dim {meta['embedding_dim']}")
+    return cohort / np.linalg.norm(cohort, axis=1, keepdims=True)
+
+
+def _thresholds(meta: dict[str, Any], meta_path: Path) -> dict[str, dict[str, float]]:
+    table = meta.get("thresholds", {})
+    if not isinstance(table, dict):
+        raise BundleError(f"{meta_path}: thresholds must be an object")
+    return {kind: {k: float(v) for k, v in values.items()} for kind, values in table.items()}

@@ -1,0 +1,132 @@
+"""Speaker embeddings from a model bundle with the TFLite interpreter.
+
+audio -> `device.features.mfcc` -> windows of the bundle's fixed length (sliding with the bundle's
+hop for long audio, repeated to fill the window for short audio) -> TFLite -> mean of the window
+embeddings -> unit vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.audio import load_audio
+from device.bundle import Bundle, BundleError
+from device.features import FeatureConfig, mfcc
+from device.runtime import Runtime, find_runtime, version_tuple
+
+
+@dataclass
+class Embedding:
+    vector: np.ndarray  # unit length, float32
+    features: np.ndarray  # the (frames, n_ceps) MFCC matrix it came from
+    n_windows: int
+    padded: bool  # the audio was shorter than one window and was repeated to fill it
+    seconds: float
+
+
+def window_starts(n_frames: int, window: int, hop: int) -> list[int]:
+    """Start frames of the sliding windows; the last window ends at the last frame."""
+    if n_frames <= window:
+        return [0]
+    starts = list(range(0, n_frames - window + 1, hop))
+    if starts[-1] != n_frames - window:
+        starts.append(n_frames - window)
+    return starts
+
+
+def fit_window(feats: np.ndarray, window: int) -> np.ndarray:
+    """Repeat a short feature matrix along time until it fills one window."""
+    reps = int(np.ceil(window / feats.shape[0]))
+    return np.tile(feats, (reps, 1))[:window]
+
+
+class WindowEmbedder:
+    """audio -> MFCC -> fixed windows -> mean of unit window embeddings. Subclasses say how a
+    stack of windows becomes embeddings (TFLite here, Keras on the workstation)."""
+
+    def __init__(self, features: FeatureConfig, window_frames: int, hop_frames: int, embedding_dim: int) -> None:
+        self.features, self.window_frames, self.hop_frames = features, window_frames, hop_frames
+        self.embedding_dim = embedding_dim
+
+    def embed_windows(self, windows: np.ndarray) -> np.ndarray:
+        """(n, window_frames, n_ceps) -> (n, embedding_dim) raw model outputs."""
+        raise NotImplementedError
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_frames * self.features.win_step
+
+    def embed_features(self, feats: np.ndarray) -> tuple[np.ndarray, int, bool]:
+        """Unit embedding of a feature matrix: (vector, windows used, padded?)."""
+        w = self.window_frames
+        padded = feats.shape[0] < w
+        if padded:
+            feats = fit_window(feats, w)
+        starts = window_starts(feats.shape[0], w, self.hop_frames)
+        out = self.embed_windows(np.stack([feats[s:s + w] for s in starts]))
+        out = out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-9)
+        total = out.sum(axis=0)
+        return (total / (np.linalg.norm(total) + 1e-9)).astype(np.float32), len(starts), padded
+
+    def embed_audio(self, audio: np.ndarray) -> Embedding:
+        feats = mfcc(audio, self.features)
+        vector, n, padded = self.embed_features(feats)
+        return Embedding(vector, feats, n, padded, len(audio) / self.features.sample_rate)
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        """Unit-length embedding of 16 kHz float audio."""
+        return self.embed_audio(audio).vector
+
+    def embed_files(self, paths: Iterable[str | Path]) -> tuple[np.ndarray, list[Embedding]]:
+        """Batch path for evaluation: (N, D) matrix plus per-file details."""
+        details = [self.embed_audio(load_audio(p)) for p in paths]
+        matrix = np.stack([d.vector for d in details]) if details else np.zeros((0, self.embedding_dim), np.float32)
+        return matrix, details
+
+
+class Embedder(WindowEmbedder):
+    """The device embedder: a bundle's TFLite model in the first runtime that imports."""
+
+    def __init__(self, bundle: Bundle | str | Path, threads: int = 1, runtime: str | None = None) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
+        b = self.bundle
+        super().__init__(b.features, b.window_frames, b.hop_frames, b.embedding_dim)
+        self.runtime: Runtime = find_runtime(runtime)
+        self._check_runtime_version()
+        self._interp = self.runtime.interpreter_class(model_path=str(b.tflite_path), num_threads=threads)
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+        expected = (1, b.window_frames, b.features.n_ceps)
+        if tuple(self._in["shape"]) != expected:
+            raise BundleError(f"{b.tflite_path}: input shape {tuple(self._in['shape'])}, model.json says {expected}")
+        if int(self._out["shape"][-1]) != b.embedding_dim:
+            raise BundleError(f"{b.tflite_path}: output size {self._out['shape'][-1]}, model.json says {b.embedding_dim}")
+
+    def _check_runtime_version(self) -> None:
+        needed = self.bundle.meta.get("min_runtime", {}).get(self.runtime.name)
+        if needed and version_tuple(self.runtime.version) < version_tuple(needed):
+            raise BundleError(f"{self.bundle.path}: needs {self.runtime.name} >= {needed}, "
+                              f"this device has {self.runtime.version}")
+
+    def embed_windows(self, windows: np.ndarray) -> np.ndarray:
+        return np.stack([self.embed_window(w) for w in windows])
+
+    def embed_window(self, window: np.ndarray) -> np.ndarray:
+        """Model output for one (window_frames, n_ceps) matrix; quantised I/O per the model."""
+        x = window[None].astype(np.float32)
+        if self._in["dtype"] != np.float32:
+            scale, zero = self._in["quantization"]
+            info = np.iinfo(self._in["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self._in["dtype"])
+        self._interp.set_tensor(self._in["index"], x)
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out["index"])[0]
+        if self._out["dtype"] != np.float32:
+            scale, zero = self._out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)

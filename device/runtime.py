@@ -1,0 +1,56 @@
+"""Find a TFLite interpreter: ai_edge_litert, then tflite_runtime, then tensorflow.lite.
+
+The import of tensorflow is only a last resort for workstations; the device venv never has it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+RUNTIMES = (  # (name, module with Interpreter, distribution for the version)
+    ("ai_edge_litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite_runtime", "tflite_runtime.interpreter", "tflite-runtime"),
+    ("tensorflow", "tensorflow.lite", "tensorflow"),
+)
+
+
+class RuntimeMissing(RuntimeError):
+    """No TFLite interpreter could be imported."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    version: str
+    interpreter_class: Any
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def find_runtime(preferred: str | None = None) -> Runtime:
+    """The first importable runtime (or exactly `preferred`)."""
+    candidates = [r for r in RUNTIMES if preferred in (None, r[0])]
+    if not candidates:
+        raise RuntimeMissing(f"unknown runtime {preferred!r}; known: {', '.join(r[0] for r in RUNTIMES)}")
+    errors = []
+    for name, module, dist in candidates:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = getattr(mod, "__version__", "0")
+        return Runtime(name, version, mod.Interpreter)
+    raise RuntimeMissing("no TFLite runtime importable (" + "; ".join(errors) + ")")

@@ -1,0 +1,96 @@
+"""Scores and decisions: cosine similarity, adaptive symmetric score normalisation (AS-norm)
+against the bundle's cohort, and the thresholded accept/reject rule shared by the daemon, the
+CLI, evaluation and the status page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    return v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-9)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(unit(a), unit(b)))
+
+
+def _top_k_stats(vecs: np.ndarray, cohort: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    s = unit(vecs) @ cohort.T
+    k = min(k, cohort.shape[0])
+    top = np.partition(s, -k, axis=1)[:, -k:]
+    return top.mean(axis=1), top.std(axis=1) + 1e-6
+
+
+def asnorm_scores(enroll: np.ndarray, test: np.ndarray, cohort: np.ndarray, top_k: int) -> np.ndarray:
+    """AS-norm of paired rows: enroll[i] vs test[i] (both (N, D))."""
+    raw = np.sum(unit(enroll) * unit(test), axis=1)
+    mu_e, sd_e = _top_k_stats(enroll, cohort, top_k)
+    mu_t, sd_t = _top_k_stats(test, cohort, top_k)
+    return 0.5 * ((raw - mu_e) / sd_e + (raw - mu_t) / sd_t)
+
+
+@dataclass
+class Scorer:
+    """Scores an enrolled profile against a test embedding the way the bundle says."""
+
+    cohort: np.ndarray | None = None
+    top_k: int = 50
+
+    @classmethod
+    def for_bundle(cls, bundle) -> Scorer:
+        return cls(bundle.cohort, bundle.asnorm_top_k or 50)
+
+    @property
+    def kind(self) -> str:
+        return "asnorm" if self.cohort is not None else "cosine"
+
+    def score(self, enroll: np.ndarray, test: np.ndarray) -> float:
+        return float(self.score_pairs(enroll[None], test[None])[0])
+
+    def score_pairs(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        if self.cohort is None:
+            return np.sum(unit(enroll) * unit(test), axis=1)
+        return asnorm_scores(enroll, test, self.cohort, self.top_k)
+
+    def score_many(self, profiles: dict[str, np.ndarray], test: np.ndarray) -> dict[str, float]:
+        if not profiles:
+            return {}
+        names = list(profiles)
+        enroll = np.stack([profiles[n] for n in names])
+        scores = self.score_pairs(enroll, np.repeat(test[None], len(names), axis=0))
+        return dict(zip(names, map(float, scores)))
+
+
+@dataclass
+class Decision:
+    accepted: bool
+    speaker: str | None  # the claimed or best-matching speaker; None when nobody is enrolled
+    score: float
+    threshold: float
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.threshold
+
+    @property
+    def label(self) -> str:
+        return "accept" if self.accepted else "reject"
+
+
+def verify(scorer: Scorer, profile: np.ndarray, test: np.ndarray, claim: str, threshold: float) -> Decision:
+    """1:1 — accept when the score reaches the threshold."""
+    score = scorer.score(profile, test)
+    return Decision(score >= threshold, claim, score, threshold)
+
+
+def identify(scorer: Scorer, profiles: dict[str, np.ndarray], test: np.ndarray, threshold: float) -> Decision:
+    """1:N with an 'unknown' answer: the best match, accepted only above the threshold."""
+    scores = scorer.score_many(profiles, test)
+    if not scores:
+        return Decision(False, None, float("-inf"), threshold)
+    best = max(scores, key=scores.get)
+    return Decision(scores[best] >= threshold, best, scores[best], threshold)

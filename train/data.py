@@ -1,0 +1,81 @@
+"""Training data: speaker-labelled utterances -> a seeded bank of augmented feature copies ->
+random variable-length crops per batch.
+
+Augmentation (noise, reverb, band-limit, gain) is drawn per copy with a seeded generator; speed
+perturbation (0.9 / 1.1) makes new pseudo-speakers as in Kaldi recipes. Crops of 1-4 s are cut
+from the un-normalised cepstra and normalised afterwards, exactly as the device normalises
+whatever audio it is given.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from train.augment import Augmenter, speed
+
+from device.audio import load_audio
+from device.embedder import fit_window
+from device.features import FeatureConfig, log_mel_cepstra, normalize
+
+CROP_FRAMES = (100, 150, 200, 250, 300, 400)  # 1-4 s; a few fixed lengths keep TF from retracing
+
+
+@dataclass
+class Item:
+    path: Path
+    label: int
+    speed: float
+
+
+def _bank_job(args) -> list[np.ndarray]:
+    path, spd, copies, seed, cfg_dict, babble_paths = args
+    cfg = FeatureConfig.from_dict(cfg_dict)
+    rng = np.random.default_rng(seed)
+    audio = load_audio(path)
+    if spd != 1.0:
+        audio = speed(audio, spd)
+    babble = [load_audio(p) for p in babble_paths]
+    augment = Augmenter(rng, babble)
+    out = [log_mel_cepstra(audio, cfg).astype(np.float16)]
+    out += [log_mel_cepstra(augment(audio), cfg).astype(np.float16) for _ in range(copies)]
+    return out
+
+
+def build_bank(items: list[Item], cfg: FeatureConfig, copies: int, seed: int, workers: int = 2,
+               babble_pool: list[Path] | None = None, progress=None) -> list[list[np.ndarray]]:
+    """For each item: [clean cepstra, `copies` augmented cepstra] (float16, un-normalised)."""
+    pool = babble_pool or []
+    rng = np.random.default_rng(seed)
+    jobs = []
+    for i, it in enumerate(items):
+        picks = [pool[j] for j in rng.choice(len(pool), size=min(3, len(pool)), replace=False)] if pool else []
+        jobs.append((it.path, it.speed, copies, seed * 100003 + i, cfg.to_dict(), picks))
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        results = ex.map(_bank_job, jobs, chunksize=8)
+        return list(progress(results, total=len(jobs)) if progress else results)
+
+
+class CropSampler:
+    """Seeded batches of random crops: every batch has one crop length from CROP_FRAMES."""
+
+    def __init__(self, bank: list[list[np.ndarray]], labels: np.ndarray, cfg: FeatureConfig, seed: int,
+                 max_frames: int = 400) -> None:
+        self.bank, self.labels, self.cfg = bank, np.asarray(labels), cfg
+        self.rng = np.random.default_rng(seed)
+        self.lengths = [n for n in CROP_FRAMES if n <= max_frames]
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        n = int(self.rng.choice(self.lengths))
+        idx = self.rng.integers(0, len(self.bank), size)
+        x = np.stack([self._crop(self.bank[i][self.rng.integers(len(self.bank[i]))], n) for i in idx])
+        return x, self.labels[idx]
+
+    def _crop(self, feats: np.ndarray, n: int) -> np.ndarray:
+        feats = feats.astype(np.float32)
+        if feats.shape[0] > n:
+            s = int(self.rng.integers(0, feats.shape[0] - n + 1))
+            feats = feats[s:s + n]
+        return fit_window(normalize(feats, self.cfg), n)
