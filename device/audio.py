@@ -10,7 +10,7 @@ import io
 import os
 from math import gcd
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -23,7 +23,7 @@ MAX_CHANNELS = 2
 SILENCE_PEAK = 1e-4  # about -80 dBFS: nothing a microphone records is this quiet
 MAX_SECONDS = 2 * 3600
 
-Source = Union[str, os.PathLike, BinaryIO, bytes]
+Source = str | os.PathLike | BinaryIO | bytes
 
 
 class AudioError(ValueError):

@@ -19,8 +19,19 @@ from train.augment import Augmenter, speed
 from device.audio import load_audio
 from device.embedder import fit_window
 from device.features import FeatureConfig, log_mel_cepstra, normalize
+from train import datasets
 
 CROP_FRAMES = (100, 150, 200, 250, 300, 400)  # 1-4 s; a few fixed lengths keep TF from retracing
+
+
+def speaker_utterances(data: str | Path, splits: str | Path, split: str) -> dict[str, list[Path]]:
+    """{speaker: sorted utterance paths} for the speakers listed in SPLITS/<split>.txt."""
+    wanted = set(datasets.read_split(Path(splits) / f"{split}.txt"))
+    by_spk: dict[str, list[Path]] = {}
+    for u in datasets.list_utterances(data):
+        if u.speaker in wanted:
+            by_spk.setdefault(u.speaker, []).append(Path(u.path))
+    return {s: sorted(p) for s, p in sorted(by_spk.items())}
 
 
 @dataclass

@@ -1,0 +1,152 @@
+"""The device's TOML configuration (read with tomllib), validated strictly.
+
+A typo in a key or a wrong type is an error naming the file and the key: a silently ignored
+`agressiveness = 3` would leave a daemon running with settings nobody asked for. CLI flags are
+applied on top with `Config.override`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STORE = "~/.local/share/speakerid/store.db"
+DEFAULT_MODEL = "models/default"
+
+
+class ConfigError(ValueError):
+    """An unusable configuration; the message names the file and the key."""
+
+
+@dataclass
+class AudioConfig:
+    device: str = ""  # a PortAudio device name (substring) or index; "" = the system default
+    block_ms: int = 30
+    queue_seconds: float = 10.0  # the ring buffer between the audio callback and the recognizer
+    reopen_backoff_s: float = 1.0  # first wait before reopening a failed stream (doubles, capped)
+    stall_seconds: float = 5.0  # no audio for this long means the stream is dead
+
+
+@dataclass
+class VadConfig:
+    aggressiveness: int = 2  # webrtcvad mode 0 (lenient) .. 3 (strict)
+    padding_ms: int = 300  # speech kept before the onset and hangover after the end
+    min_utterance_s: float = 0.8
+    max_utterance_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.aggressiveness not in (0, 1, 2, 3):
+            raise ConfigError(f"vad.aggressiveness must be 0..3, got {self.aggressiveness}")
+        if not 30 <= self.padding_ms <= 3000:
+            raise ConfigError(f"vad.padding_ms must be 30..3000, got {self.padding_ms}")
+        if not 0 < self.min_utterance_s < self.max_utterance_s:
+            raise ConfigError("vad.min_utterance_s must be positive and below vad.max_utterance_s")
+
+
+@dataclass
+class EnrollConfig:
+    target_seconds: float = 12.0  # net speech wanted for a complete profile
+    min_speech_s: float = 1.0  # a sample with less speech is "too short"
+    min_snr_db: float = 12.0  # below this a sample is "too noisy"
+    clip_fraction: float = 0.002  # fraction of samples at full scale that counts as clipped
+    consistency: float | None = None  # score vs the running mean below this -> "different speaker?";
+    # None = the bundle's EER threshold
+
+
+@dataclass
+class Config:
+    model: str = DEFAULT_MODEL
+    store: str = DEFAULT_STORE
+    policy: str = "far1"  # 'far1', 'eer' or a number
+    claimed: list[str] = field(default_factory=list)  # daemon: verify against these instead of identifying
+    event_retention: int = 10000  # newest events kept in the store
+    heartbeat_s: float = 5.0
+    threads: int = 1
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    enroll: EnrollConfig = field(default_factory=EnrollConfig)
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.store).expanduser()
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> Config:
+        """Defaults, or the TOML file at `path` laid over them."""
+        if path is None:
+            return cls()
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such config file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+        try:
+            return _build(cls, data, "")
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+
+    def override(self, **values: Any) -> Config:
+        """A copy with top-level or dotted ('vad.aggressiveness') keys replaced; None values are skipped."""
+        data = dataclasses.asdict(self)
+        for key, value in values.items():
+            if value is None:
+                continue
+            *parents, leaf = key.split(".")
+            target = data
+            for part in parents:
+                target = target[part]
+            target[leaf] = value
+        return _build(Config, data, "")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + k for k in unknown)} (known: {', '.join(sorted(fields))})")
+    defaults = cls()
+    return cls(**{name: _check(prefix + name, value, getattr(defaults, name)) for name, value in data.items()})
+
+
+def _check(key: str, value: Any, default: Any) -> Any:
+    if dataclasses.is_dataclass(default):
+        return _build(type(default), value, key + ".")
+    if key == "policy":
+        return _policy(value)
+    if key == "audio.device" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if key == "enroll.consistency" and value is None:
+        return None
+    expected: tuple[type, ...]
+    if isinstance(default, bool):
+        expected = (bool,)
+    elif isinstance(default, float) or key == "enroll.consistency":
+        expected = (int, float)
+    else:
+        expected = (type(default),)
+    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+        raise ConfigError(f"{key} must be {expected[0].__name__}, got {type(value).__name__} {value!r}")
+    if isinstance(default, list) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of strings")
+    return float(value) if float in expected else value
+
+
+def _policy(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(float(value))
+    if isinstance(value, str):
+        if value in ("far1", "eer"):
+            return value
+        try:
+            float(value)
+            return value
+        except ValueError:
+            pass
+    raise ConfigError(f"policy must be 'far1', 'eer' or a number, got {value!r}")

@@ -1,0 +1,127 @@
+"""Voice activity: webrtcvad on 30 ms frames, turned into whole utterances.
+
+`Segmenter` is the streaming half (blocks in, finished utterances out) with the padding/hangover
+scheme of the webrtcvad reference collector: speech starts when most of the last `padding_ms` is
+voiced (and keeps that lead-in), and ends when nearly all of it is unvoiced again (keeping that
+hangover). `frame_labels` / `speech_seconds` / `snr_db` are the offline half used to judge a
+finished sample.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import webrtcvad
+
+from device.config import VadConfig
+
+SAMPLE_RATE = 16000
+FRAME_MS = 30
+FRAME = SAMPLE_RATE * FRAME_MS // 1000
+START_RATIO = 0.6  # voiced share of the padding window that starts an utterance
+END_RATIO = 0.9  # unvoiced share of the padding window that ends it
+MAX_SNR_DB = 60.0  # digital silence would otherwise give an infinite SNR
+
+
+def to_float(block: np.ndarray) -> np.ndarray:
+    """int16 or float samples -> float32 in [-1, 1]."""
+    block = np.asarray(block).reshape(-1)
+    if block.dtype == np.int16:
+        return block.astype(np.float32) / 32768.0
+    return block.astype(np.float32, copy=False)
+
+
+def _pcm16(frame: np.ndarray) -> bytes:
+    return (np.clip(frame, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+class Segmenter:
+    """Feed audio blocks of any size; get back finished utterances (float32 arrays)."""
+
+    def __init__(self, cfg: VadConfig) -> None:
+        self.cfg = cfg
+        self._vad = webrtcvad.Vad(cfg.aggressiveness)
+        self._pad_frames = max(1, cfg.padding_ms // FRAME_MS)
+        self._min_frames = int(np.ceil(cfg.min_utterance_s * 1000 / FRAME_MS))
+        self._max_frames = int(cfg.max_utterance_s * 1000 // FRAME_MS)
+        self._pending = np.zeros(0, np.float32)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._ring: deque[tuple[np.ndarray, bool]] = deque(maxlen=self._pad_frames)
+        self._speech: list[np.ndarray] = []
+        self._triggered = False
+
+    @property
+    def in_speech(self) -> bool:
+        return self._triggered
+
+    def feed(self, block: np.ndarray) -> list[np.ndarray]:
+        audio = np.concatenate([self._pending, to_float(block)])
+        n = len(audio) // FRAME
+        self._pending = audio[n * FRAME:]
+        done = []
+        for i in range(n):
+            utterance = self._frame(audio[i * FRAME:(i + 1) * FRAME])
+            if utterance is not None:
+                done.append(utterance)
+        return done
+
+    def flush(self) -> list[np.ndarray]:
+        """End of stream: whatever speech is open becomes an utterance (if long enough)."""
+        frames = self._speech if self._triggered else []
+        self._reset()
+        self._pending = np.zeros(0, np.float32)
+        return self._emit(frames)
+
+    def _frame(self, frame: np.ndarray) -> np.ndarray | None:
+        voiced = self._vad.is_speech(_pcm16(frame), SAMPLE_RATE)
+        self._ring.append((frame, voiced))
+        if not self._triggered:
+            if sum(v for _, v in self._ring) > START_RATIO * self._ring.maxlen:
+                self._triggered = True
+                self._speech = [f for f, _ in self._ring]
+                self._ring.clear()
+            return None
+        self._speech.append(frame)
+        unvoiced = sum(not v for _, v in self._ring)
+        if unvoiced > END_RATIO * self._ring.maxlen or len(self._speech) >= self._max_frames:
+            frames = self._speech
+            self._reset()
+            out = self._emit(frames)
+            return out[0] if out else None
+        return None
+
+    def _emit(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        if len(frames) < self._min_frames:
+            return []
+        return [np.concatenate(frames)]
+
+
+def frame_labels(audio: np.ndarray, aggressiveness: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frames (n, FRAME) float32, voiced (n,) bool) for whole 30 ms frames of `audio`."""
+    audio = to_float(audio)
+    n = len(audio) // FRAME
+    frames = audio[: n * FRAME].reshape(n, FRAME)
+    vad = webrtcvad.Vad(aggressiveness)
+    voiced = np.array([vad.is_speech(_pcm16(f), SAMPLE_RATE) for f in frames], dtype=bool)
+    return frames, voiced
+
+
+def speech_seconds(voiced: np.ndarray) -> float:
+    return float(np.count_nonzero(voiced)) * FRAME_MS / 1000
+
+
+def snr_db(frames: np.ndarray, voiced: np.ndarray) -> float | None:
+    """Speech-to-noise power ratio: voiced frames against unvoiced ones (or, when the sample is
+    nearly all speech, against its quietest tenth of frames). None when nothing is voiced."""
+    if not voiced.any():
+        return None
+    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    speech = float(power[voiced].mean())
+    quiet = power[~voiced]
+    noise = float(quiet.mean()) if len(quiet) >= 3 else float(np.percentile(power, 10))
+    if noise <= 0:
+        return MAX_SNR_DB
+    return float(min(MAX_SNR_DB, 10 * np.log10(max(speech, 1e-12) / noise)))

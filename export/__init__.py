@@ -1,0 +1,1 @@
+"""Workstation export: tf_keras model -> TFLite bundle checked in the device runtimes."""

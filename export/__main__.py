@@ -1,0 +1,202 @@
+"""python -m export --run RUN_DIR --out models/NAME --quant {float32,float16,dynamic,int8}
+
+Converts a training run's best weights to a TFLite bundle, calibrates thresholds and the AS-norm
+cohort through the device embedder, then checks the written bundle in every device runtime
+(tflite-runtime 2.14 with numpy<2, ai-edge-litert) against the Keras model before declaring
+success. Parity and EER per runtime land in model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from device.audio import load_audio
+from device.bundle import BUNDLE_SCHEMA, Bundle, sha256_file
+from device.embedder import Embedder, window_starts
+from device.features import FeatureConfig, mfcc
+from export.calibrate import calibration_scores, cohort_embeddings, thresholds
+from export.convert import MODES, convert
+from export.ops import check_ops, read_ops
+from train.data import speaker_utterances
+from train.extract import KerasEmbedder
+from train.model import ModelConfig, build_embedder
+
+REPO = Path(__file__).resolve().parent.parent
+RUNTIME_VENVS = {"tflite_runtime": REPO / ".venv-device", "ai_edge_litert": REPO / ".venv-litert"}
+MIN_RUNTIME = {"tflite_runtime": "2.14.0", "ai_edge_litert": "2.3.0"}
+PARITY_MIN = {"float32": 0.995, "float16": 0.995, "dynamic": 0.995, "int8": 0.99}
+TRIAL_LISTS = ("trials_clean.txt", "trials_noisy.txt", "trials_short.txt")
+
+
+def representative(paths: list[Path], cfg: FeatureConfig, frames: int, hop: int, n: int = 200):
+    windows = []
+    for p in paths:
+        feats = mfcc(load_audio(p), cfg)
+        if feats.shape[0] >= frames:
+            windows += [feats[s:s + frames] for s in window_starts(feats.shape[0], frames, hop)]
+        if len(windows) >= n:
+            break
+
+    def gen():
+        for w in windows[:n]:
+            yield [w[None].astype(np.float32)]
+    return gen
+
+
+def run_in_venv(runtime: str, bundle: Path, files: list[Path], work: Path) -> tuple[np.ndarray, dict]:
+    venv = RUNTIME_VENVS[runtime]
+    python = venv / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"export check: {venv} is missing; run scripts/setup_venvs.sh device litert")
+    listing = work / "files.txt"
+    listing.write_text("\n".join(str(f) for f in files) + "\n")
+    out = work / f"{runtime}.npz"
+    proc = subprocess.run([str(python), "-m", "export.device_probe", "--bundle", str(bundle), "--files", str(listing),
+                           "--out", str(out), "--runtime", runtime], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"export check failed: {runtime} could not run {bundle}:\n{proc.stderr[-1500:]}")
+    return np.load(out)["vectors"], json.loads(out.with_suffix(".json").read_text())
+
+
+def trial_eers(vectors: dict[Path, np.ndarray], data: Path, cohort: np.ndarray, top_k: int) -> dict:
+    from train.datasets import read_trials
+
+    from device.scoring import Scorer
+    from train.evaluate import score_trials
+    from train.metrics import summary
+
+    out = {}
+    for name in TRIAL_LISTS:
+        if (data / name).exists():
+            labels, raw, norm = score_trials(read_trials(data / name), data, vectors, Scorer(cohort, top_k))
+            s, n = summary(labels, raw), summary(labels, norm)
+            out[name.removeprefix("trials_").removesuffix(".txt")] = {
+                "eer": s["eer"], "min_dcf_p01": s["min_dcf_p01"], "asnorm_eer": n["eer"], "asnorm_min_dcf_p01": n["min_dcf_p01"]}
+    return out
+
+
+def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | None, int8_fallback: bool,
+           check_runtimes: tuple[str, ...], top_k: int = 50) -> dict:
+    t0 = time.time()
+    cfg = json.loads((run / "config.json").read_text())
+    data = data or Path(cfg["data"])
+    splits = splits or Path(cfg["splits"])
+    fcfg, mcfg = FeatureConfig.from_dict(cfg["features"]), ModelConfig.from_dict(cfg["model"])
+    frames, hop = cfg["window"], cfg["hop"]
+    train_spk = speaker_utterances(data, splits, "train")
+    val_spk = speaker_utterances(data, splits, "val")
+
+    model = build_embedder(mcfg, frames=frames, batch_size=1)
+    model.load_weights(str(run / "best.weights.h5"))
+    rep_paths = [p for paths in train_spk.values() for p in paths[:2]]
+    tflite = convert(model, quant, representative(rep_paths, fcfg, frames, hop), int8_fallback)
+    ops = read_ops(tflite)
+    check_ops(ops)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.tflite").write_bytes(tflite)
+    meta = {
+        "schema": BUNDLE_SCHEMA, "name": out.name, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tflite": "model.tflite", "sha256": sha256_file(out / "model.tflite"), "size_bytes": len(tflite),
+        "quantization": quant, "features": fcfg.to_dict(), "window": {"frames": frames, "hop": hop},
+        "embedding_dim": mcfg.embedding_dim, "model": mcfg.to_dict(), "ops": ops, "min_runtime": MIN_RUNTIME,
+        "trained_on": {"data": str(data), "splits": str(splits), "n_train_speakers": len(train_spk),
+                       "run": str(run), "run_metrics": _read_json(run / "metrics.json")},
+        "policy_default": "far1",
+    }
+    (out / "model.json").write_text(json.dumps(meta, indent=2))
+    embedder = Embedder(out)
+    io = {"input": embedder._in, "output": embedder._out}
+    meta["io"] = {k: {"dtype": np.dtype(v["dtype"]).name, "scale": float(v["quantization"][0]),
+                      "zero_point": int(v["quantization"][1])} for k, v in io.items()}
+
+    cohort = cohort_embeddings(embedder, train_spk)
+    np.save(out / "cohort.npy", cohort)
+    meta["cohort"] = {"file": "cohort.npy", "sha256": sha256_file(out / "cohort.npy"), "n": int(cohort.shape[0]),
+                      "top_k": top_k, "dtype": "float16"}
+    labels, cos, asn = calibration_scores(embedder, val_spk, cohort, top_k)
+    meta["thresholds"], meta["calibration"] = thresholds(labels, cos, asn)
+    (out / "model.json").write_text(json.dumps(meta, indent=2))
+
+    meta["checks"] = check_bundle(run, out, quant, data, check_runtimes, cohort.astype(np.float32), top_k)
+    meta["export_seconds"] = round(time.time() - t0, 1)
+    (out / "model.json").write_text(json.dumps(meta, indent=2))
+    Bundle.load(out)  # what the device will do
+    return meta
+
+
+def check_bundle(run: Path, out: Path, quant: str, data: Path, runtimes: tuple[str, ...], cohort: np.ndarray,
+                 top_k: int) -> dict:
+    """Embeddings of every trial file in each device runtime vs the Keras model."""
+    from train.datasets import read_trials
+
+    files: list[Path] = []
+    for name in TRIAL_LISTS:
+        if (data / name).exists():
+            files += [data / p for t in read_trials(data / name) for p in t[1:]]
+    files = list(dict.fromkeys(files))
+    if not files:
+        return {}
+    keras_vecs, _ = KerasEmbedder.from_run(run).embed_files(files[:120])
+    checks = {"n_parity_files": min(len(files), 120), "parity_min_required": PARITY_MIN[quant]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for runtime in runtimes:
+            vecs, info = run_in_venv(runtime, out, files, Path(tmp))
+            cos = np.sum(vecs[:len(keras_vecs)] * keras_vecs, axis=1)
+            result = {**info, "parity_median": round(float(np.median(cos)), 5), "parity_min": round(float(cos.min()), 5),
+                      "trials": trial_eers(dict(zip(files, vecs)), data, cohort, top_k)}
+            checks[runtime] = result
+            print(f"{runtime} {info['version']}: parity median {result['parity_median']} min {result['parity_min']}; "
+                  f"{json.dumps(result['trials'])}")
+            if cos.min() < PARITY_MIN[quant]:
+                raise SystemExit(f"export refused: {runtime} embeddings differ from Keras (min cosine {cos.min():.4f} "
+                                 f"< {PARITY_MIN[quant]}); {out} is not a usable bundle")
+    return checks
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="training run folder")
+    p.add_argument("--out", required=True, help="bundle folder to write, e.g. models/default")
+    p.add_argument("--quant", choices=MODES, default="dynamic")
+    p.add_argument("--data", help="dataset root (default: the run's)")
+    p.add_argument("--splits", help="splits folder (default: the run's)")
+    p.add_argument("--int8-fallback", action="store_true", help="allow float ops where int8 conversion fails")
+    p.add_argument("--runtimes", default="tflite_runtime,ai_edge_litert",
+                   help="device runtimes to check the bundle in (comma-separated; 'none' to skip)")
+    a = p.parse_args(argv)
+    runtimes = tuple(r for r in a.runtimes.split(",") if r and r != "none")
+    out = Path(a.out)
+    tmp_out = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    try:
+        meta = export(Path(a.run), tmp_out, a.quant, Path(a.data) if a.data else None,
+                      Path(a.splits) if a.splits else None, a.int8_fallback, runtimes)
+    except Exception as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    meta["name"] = out.name
+    (tmp_out / "model.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    print(f"wrote {out} ({meta['size_bytes'] / 1024:.0f} KB, {a.quant}, ops {[o['name'] for o in meta['ops']]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""python -m train --data DIR --out RUN_DIR [options]: train the CNN-LSTM speaker model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from device.features import FeatureConfig
+from train.model import ModelConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.train import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not f.default_factory}
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    p.add_argument("--data", required=True, help="dataset root: folder-per-speaker, LibriSpeech or VoxCeleb layout")
+    p.add_argument("--splits", help="folder with train.txt and val.txt (speaker ids); default DATA/splits")
+    p.add_argument("--out", required=True, help="run folder (config, log, checkpoints, best weights)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--head", choices=["aam", "softmax"], default=ModelConfig.head)
+    p.add_argument("--norm", choices=["cmn", "cmvn", "none"], default=FeatureConfig.norm)
+    p.add_argument("--embedding-dim", type=int, default=ModelConfig.embedding_dim)
+    p.add_argument("--lstm-units", type=int, default=ModelConfig.lstm_units)
+    for name in ("epochs", "steps", "batch", "seed", "copies", "heldout", "patience", "window", "hop", "workers"):
+        p.add_argument(f"--{name}", type=int, default=defaults[name])
+    p.add_argument("--lr", type=float, default=defaults["lr"])
+    p.add_argument("--max-minutes", type=float, default=defaults["max_minutes"])
+    a = p.parse_args(argv)
+
+    run = Path(a.out)
+    if a.resume and (run / "config.json").exists():
+        saved = json.loads((run / "config.json").read_text())
+        saved["speeds"] = tuple(saved["speeds"])
+        cfg = TrainConfig(**saved)
+        cfg.epochs = a.epochs  # resuming may extend the schedule
+    else:
+        mcfg = ModelConfig(embedding_dim=a.embedding_dim, lstm_units=a.lstm_units, head=a.head)
+        fcfg = FeatureConfig(norm=a.norm)
+        cfg = TrainConfig(data=a.data, splits=a.splits or str(Path(a.data) / "splits"), out=a.out,
+                          epochs=a.epochs, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed, copies=a.copies,
+                          heldout=a.heldout, patience=a.patience, max_minutes=a.max_minutes, window=a.window,
+                          hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict())
+    from train.train import Trainer
+
+    Trainer(cfg, resume=a.resume).fit()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
