@@ -1,0 +1,380 @@
+"""The device's SQLite store: speaker profiles, enrollment samples, decision events, daemon status
+and settings. The daemon and CLI write it; the status page reads (and edits) it concurrently.
+
+- WAL mode + busy_timeout + short write transactions: readers never see "database is locked".
+- `PRAGMA user_version` is the schema version; `MIGRATIONS[i]` upgrades version i to i + 1, and a
+  store written by newer software is refused rather than guessed at.
+- The file is created 0600 in a 0700 directory: voice profiles are biometric data.
+- A profile and its samples are written in ONE transaction, so a crash (even kill -9) leaves the
+  old profile or the new one, never half of each.
+- Events carry a downsampled float16 MFCC matrix for the heatmap, never raw audio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.config import DEFAULT_STORE
+
+SCHEMA_VERSION = 1
+EXPORT_FORMAT = "speakerid-profiles"
+EXPORT_VERSION = 1
+EVENT_MFCC_FRAMES = 100  # at most this many frames of the utterance MFCC are kept per event
+DEFAULT_RETENTION = 10000
+
+MIGRATIONS = [
+    # 0 -> 1
+    """
+    CREATE TABLE speakers (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        model TEXT NOT NULL,
+        model_sha TEXT NOT NULL,
+        embedding BLOB NOT NULL,
+        n_samples INTEGER NOT NULL,
+        speech_seconds REAL NOT NULL,
+        quality REAL NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        speaker_id INTEGER NOT NULL REFERENCES speakers(id) ON DELETE CASCADE,
+        embedding BLOB NOT NULL,
+        seconds REAL NOT NULL,
+        speech_seconds REAL NOT NULL,
+        snr_db REAL,
+        flags TEXT NOT NULL,
+        audio BLOB,
+        created REAL NOT NULL
+    );
+    CREATE INDEX samples_speaker ON samples(speaker_id);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('identify', 'verify')),
+        claim TEXT,
+        speaker TEXT,
+        score REAL NOT NULL,
+        threshold REAL NOT NULL,
+        accepted INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        snr_db REAL,
+        mfcc BLOB,
+        mfcc_frames INTEGER NOT NULL DEFAULT 0,
+        mfcc_ceps INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE status (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+class StoreError(RuntimeError):
+    """A store this software cannot use; the message names the file."""
+
+
+@dataclass
+class Sample:
+    embedding: np.ndarray
+    seconds: float
+    speech_seconds: float
+    snr_db: float | None
+    flags: list[str] = field(default_factory=list)
+    audio: bytes | None = None  # 16-bit WAV bytes, only kept with --keep-audio
+    created: float = 0.0
+
+
+@dataclass
+class Speaker:
+    name: str
+    model: str
+    model_sha: str
+    embedding: np.ndarray  # unit mean of the sample embeddings
+    n_samples: int
+    speech_seconds: float
+    quality: float  # mean consistency of the samples with the profile, 0..1
+    created: float = 0.0
+    updated: float = 0.0
+
+
+@dataclass
+class Event:
+    kind: str  # 'identify' | 'verify'
+    speaker: str | None  # best match (identify) or the claim (verify)
+    score: float
+    threshold: float
+    accepted: bool
+    seconds: float
+    claim: str | None = None
+    snr_db: float | None = None
+    mfcc: np.ndarray | None = None  # (<= EVENT_MFCC_FRAMES, n_ceps) float16
+    time: float = 0.0
+    id: int = 0
+
+
+def _blob(vec: np.ndarray) -> bytes:
+    return np.asarray(vec, dtype="<f4").tobytes()
+
+
+def _vec(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4").copy()
+
+
+def downsample_mfcc(feats: np.ndarray, max_frames: int = EVENT_MFCC_FRAMES) -> np.ndarray:
+    """Average consecutive frames so at most `max_frames` remain; float16 for the heatmap."""
+    feats = np.asarray(feats, dtype=np.float32)
+    if len(feats) > max_frames:
+        edges = np.linspace(0, len(feats), max_frames + 1).astype(int)
+        feats = np.stack([feats[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
+    return feats.astype(np.float16)
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the directory 0700 and the file 0600 before SQLite touches them (WAL/SHM files inherit
+    the database file's mode)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+
+
+class Store:
+    """One connection to the store; use one Store per thread."""
+
+    def __init__(self, path: str | Path = DEFAULT_STORE, readonly: bool = False) -> None:
+        self.path = Path(path).expanduser()
+        if readonly:
+            if not self.path.is_file():
+                raise StoreError(f"{self.path}: no store here yet (run `python -m device enroll` first)")
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=10)
+        else:
+            _prepare_file(self.path)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+        try:
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: store schema version {version} is newer than this software "
+                                 f"understands ({SCHEMA_VERSION}); upgrade speakerid or point --store elsewhere")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._migrate(version)
+            self._db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(f"{self.path}: not a usable SQLite store ({exc})") from None
+        except StoreError:
+            self._db.close()
+            raise
+
+    def _migrate(self, version: int) -> None:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._write() as db:
+                if db.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    continue  # another process migrated first
+                _run_script(db, MIGRATIONS[target - 1])
+                db.execute(f"PRAGMA user_version = {target}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A short IMMEDIATE transaction: takes the write lock up front, so it can't deadlock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- speakers -------------------------------------------------------------------------------
+
+    def list_speakers(self) -> list[Speaker]:
+        rows = self._db.execute("SELECT name, model, model_sha, embedding, n_samples, speech_seconds, quality, "
+                                "created, updated FROM speakers ORDER BY name").fetchall()
+        return [Speaker(r[0], r[1], r[2], _vec(r[3]), *r[4:]) for r in rows]
+
+    def get_speaker(self, name: str) -> Speaker | None:
+        return next((s for s in self.list_speakers() if s.name == name), None)
+
+    def samples(self, name: str) -> list[Sample]:
+        rows = self._db.execute(
+            "SELECT s.embedding, s.seconds, s.speech_seconds, s.snr_db, s.flags, s.audio, s.created "
+            "FROM samples s JOIN speakers p ON p.id = s.speaker_id WHERE p.name = ? ORDER BY s.id", (name,)).fetchall()
+        return [Sample(_vec(r[0]), r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+    def profiles(self, model_sha: str) -> dict[str, np.ndarray]:
+        """Mean embeddings of the speakers enrolled with this model (others are unusable with it)."""
+        rows = self._db.execute("SELECT name, embedding FROM speakers WHERE model_sha = ? ORDER BY name",
+                                (model_sha,)).fetchall()
+        return {name: _vec(blob) for name, blob in rows}
+
+    def profiles_version(self) -> tuple[int, float]:
+        """Changes whenever a profile is added, replaced or deleted: a cheap reload check."""
+        n, updated = self._db.execute("SELECT count(*), coalesce(max(updated), 0) FROM speakers").fetchone()
+        return int(n), float(updated)
+
+    def save_speaker(self, speaker: Speaker, new_samples: list[Sample], replace: bool = False) -> None:
+        """Write a profile and its new samples atomically; `replace` drops the old samples first."""
+        now = time.time()
+        with self._write() as db:
+            row = db.execute("SELECT id, created FROM speakers WHERE name = ?", (speaker.name,)).fetchone()
+            values = (speaker.model, speaker.model_sha, _blob(speaker.embedding), speaker.n_samples,
+                      speaker.speech_seconds, speaker.quality, now)
+            if row is None:
+                cur = db.execute("INSERT INTO speakers (model, model_sha, embedding, n_samples, speech_seconds, quality, "
+                                 "updated, name, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, speaker.name, now))
+                speaker_id = cur.lastrowid
+            else:
+                speaker_id = row[0]
+                db.execute("UPDATE speakers SET model = ?, model_sha = ?, embedding = ?, n_samples = ?, "
+                           "speech_seconds = ?, quality = ?, updated = ? WHERE id = ?", (*values, speaker_id))
+                if replace:
+                    db.execute("DELETE FROM samples WHERE speaker_id = ?", (speaker_id,))
+            db.executemany(
+                "INSERT INTO samples (speaker_id, embedding, seconds, speech_seconds, snr_db, flags, audio, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(speaker_id, _blob(s.embedding), s.seconds, s.speech_seconds, s.snr_db, json.dumps(s.flags), s.audio,
+                  s.created or now) for s in new_samples])
+
+    def delete_speaker(self, name: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM speakers WHERE name = ?", (name,)).rowcount > 0
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def add_event(self, event: Event) -> int:
+        """Record a decision and trim the table to the 'event_retention' setting."""
+        mfcc = None if event.mfcc is None else downsample_mfcc(event.mfcc)
+        retention = int(self.get_setting("event_retention", DEFAULT_RETENTION))
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO events (time, kind, claim, speaker, score, threshold, accepted, seconds, snr_db, mfcc, "
+                "mfcc_frames, mfcc_ceps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.time or time.time(), event.kind, event.claim, event.speaker, float(event.score),
+                 float(event.threshold), int(event.accepted), float(event.seconds), event.snr_db,
+                 None if mfcc is None else mfcc.astype("<f2").tobytes(),
+                 0 if mfcc is None else mfcc.shape[0], 0 if mfcc is None else mfcc.shape[1]))
+            event_id = int(cur.lastrowid)
+            db.execute("DELETE FROM events WHERE id <= ?", (event_id - retention,))
+        return event_id
+
+    def recent_events(self, limit: int = 50, since_id: int = 0) -> list[Event]:
+        """Newest first; `since_id` returns only events after that id (for polling)."""
+        rows = self._db.execute(
+            "SELECT id, time, kind, claim, speaker, score, threshold, accepted, seconds, snr_db, mfcc, mfcc_frames, "
+            "mfcc_ceps FROM events WHERE id > ? ORDER BY id DESC LIMIT ?", (since_id, limit)).fetchall()
+        return [Event(id=r[0], time=r[1], kind=r[2], claim=r[3], speaker=r[4], score=r[5], threshold=r[6],
+                      accepted=bool(r[7]), seconds=r[8], snr_db=r[9],
+                      mfcc=None if r[10] is None else np.frombuffer(r[10], "<f2").reshape(r[11], r[12]))
+                for r in rows]
+
+    def count_events(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    # --- status and settings --------------------------------------------------------------------
+
+    def set_status(self, values: dict[str, Any]) -> None:
+        """Replace the daemon status (pid, started, model, runtime, audio device, ...)."""
+        with self._write() as db:
+            db.execute("DELETE FROM status")
+            db.executemany("INSERT INTO status (key, value) VALUES (?, ?)",
+                           [(k, json.dumps(v)) for k, v in {**values, "heartbeat": time.time()}.items()])
+
+    def heartbeat(self, values: dict[str, Any] | None = None) -> None:
+        """Refresh the heartbeat time (and any changed status values)."""
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO status (key, value) VALUES (?, ?)",
+                           [(k, json.dumps(v)) for k, v in {**(values or {}), "heartbeat": time.time()}.items()])
+
+    def status(self) -> dict[str, Any]:
+        """The daemon's status values plus 'heartbeat_age' in seconds (None if it never ran)."""
+        values = {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM status")}
+        beat = values.get("heartbeat")
+        values["heartbeat_age"] = None if beat is None else max(0.0, time.time() - float(beat))
+        return values
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # --- export / import ------------------------------------------------------------------------
+
+    def export_profiles(self, path: str | Path, model: str, model_sha: str) -> int:
+        """Write the speakers enrolled with this model (mean + sample embeddings, no audio) as JSON."""
+        speakers = [s for s in self.list_speakers() if s.model_sha == model_sha]
+        doc = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": model, "model_sha256": model_sha,
+               "exported": time.time(),
+               "speakers": [{"name": s.name, "embedding": s.embedding.tolist(), "n_samples": s.n_samples,
+                             "speech_seconds": s.speech_seconds, "quality": s.quality,
+                             "samples": [{"embedding": x.embedding.tolist(), "seconds": x.seconds,
+                                          "speech_seconds": x.speech_seconds, "snr_db": x.snr_db, "flags": x.flags}
+                                         for x in self.samples(s.name)]}
+                            for s in speakers]}
+        out = Path(path)
+        fd = os.open(out, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f)
+        return len(speakers)
+
+    def import_profiles(self, path: str | Path, model: str, model_sha: str, replace: bool = False) -> list[str]:
+        """Load an export made with the same model; existing names are kept unless `replace`."""
+        src = Path(path)
+        try:
+            doc = json.loads(src.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{src}: not a readable profile export ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT or doc.get("version") != EXPORT_VERSION:
+            raise StoreError(f"{src}: not a {EXPORT_FORMAT} v{EXPORT_VERSION} file")
+        if doc.get("model_sha256") != model_sha:
+            raise StoreError(f"{src}: profiles were made with model {doc.get('model')!r} "
+                             f"(sha256 {str(doc.get('model_sha256'))[:12]}…), this device runs {model!r} "
+                             f"(sha256 {model_sha[:12]}…); embeddings from another model cannot be used — re-enroll")
+        existing = {s.name for s in self.list_speakers()}
+        imported = []
+        try:
+            for entry in doc["speakers"]:
+                if entry["name"] in existing and not replace:
+                    continue
+                samples = [Sample(np.asarray(x["embedding"], np.float32), x["seconds"], x["speech_seconds"],
+                                  x["snr_db"], list(x["flags"])) for x in entry["samples"]]
+                self.save_speaker(Speaker(entry["name"], model, model_sha, np.asarray(entry["embedding"], np.float32),
+                                          int(entry["n_samples"]), float(entry["speech_seconds"]),
+                                          float(entry["quality"])), samples, replace=True)
+                imported.append(entry["name"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{src}: malformed speaker entry ({exc})") from None
+        return imported
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run a migration inside the open transaction (executescript would COMMIT it first)."""
+    for statement in filter(str.strip, script.split(";")):
+        db.execute(statement)
