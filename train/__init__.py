@@ -1,0 +1,1 @@
+"""Training side: corpus synthesis, augmentation, dataset loaders, model training."""
