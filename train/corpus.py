@@ -226,27 +226,43 @@ def select_voices(candidates: list[Voice], n: int | None, pool: ThreadPoolExecut
 
 # ---------------------------------------------------------------- splits and trials
 
-def split_speakers(voices: list[Voice], seed: int) -> dict[str, list[str]]:
-    """Speaker-disjoint ~70/10/20 split, stratified by (engine, gender), seeded.
+def _split_sizes(n: int) -> dict[str, int]:
+    """Global split sizes; the test split gets at least two speakers (for non-target trials) when n >= 3."""
+    test = max(2, round(n * SPLIT_FRACTIONS["test"])) if n >= 3 else round(n * SPLIT_FRACTIONS["test"])
+    val = min(round(n * SPLIT_FRACTIONS["val"]), n - test - 1) if n > test else 0
+    return {"train": n - test - val, "val": val, "test": test}
 
-    Within each stratum every speaker goes to the split furthest below its share; the test split
-    gets at least two speakers (so non-target trials exist) whenever there are three or more.
-    """
+
+def _stratum_quotas(sizes: dict[tuple[str, str], int], totals: dict[str, int]) -> dict[tuple, int]:
+    """Integer (stratum, split) counts with the given row and column sums, closest to proportional:
+    floors of the exact shares, then +1 by largest remainder wherever both row and column still need one."""
+    n = sum(sizes.values())
+    exact = {(g, s): sizes[g] * totals[s] / n for g in sizes for s in totals}
+    quota = {c: int(v) for c, v in exact.items()}
+    order = sorted(exact, key=lambda c: (quota[c] - exact[c], c))
+    changed = True
+    while changed:
+        changed = False
+        for g, s in order:
+            if sum(quota[g, t] for t in totals) < sizes[g] and sum(quota[h, s] for h in sizes) < totals[s]:
+                quota[g, s] += 1
+                changed = True
+    return quota
+
+
+def split_speakers(voices: list[Voice], seed: int) -> dict[str, list[str]]:
+    """Speaker-disjoint ~70/10/20 split, stratified by (engine, gender), seeded."""
     rng = np.random.default_rng([seed, 2])
     strata: dict[tuple[str, str], list[str]] = {}
     for v in voices:
         strata.setdefault((v.engine, v.gender), []).append(v.speaker)
+    quota = _stratum_quotas({g: len(m) for g, m in strata.items()}, _split_sizes(len(voices)))
     splits: dict[str, list[str]] = {name: [] for name in SPLIT_FRACTIONS}
-    for key in sorted(strata):
-        members = [strata[key][i] for i in rng.permutation(len(strata[key]))]
-        counts = dict.fromkeys(SPLIT_FRACTIONS, 0)
-        for k, spk in enumerate(members, 1):
-            name = max(SPLIT_FRACTIONS, key=lambda s: SPLIT_FRACTIONS[s] * k - counts[s])
-            counts[name] += 1
-            splits[name].append(spk)
-    while len(voices) >= 3 and len(splits["test"]) < 2:
-        donor = "train" if len(splits["train"]) > 1 else "val"
-        splits["test"].append(splits[donor].pop())
+    for g in sorted(strata):
+        members = [strata[g][i] for i in rng.permutation(len(strata[g]))]
+        for name in SPLIT_FRACTIONS:
+            splits[name] += members[: quota[g, name]]
+            members = members[quota[g, name]:]
     return {name: sorted(spks) for name, spks in splits.items()}
 
 
