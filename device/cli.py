@@ -1,0 +1,240 @@
+"""`python -m device ...`: devices, enroll, verify, identify, run, profiles, status.
+
+Exit codes: 0 success (verify/identify: accepted), 1 rejected, 2 an error (message on stderr
+naming the file or speaker at fault).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.audio import AudioError, load_audio
+from device.bundle import Bundle, BundleError
+from device.config import Config, ConfigError
+from device.daemon import RecognitionError, Recognizer, Result, run_daemon
+from device.embedder import Embedder
+from device.enroll import Enroller, EnrollError, SampleFeedback
+from device.features import FeatureConfigError
+from device.runtime import RuntimeMissing
+from device.sources import FileSource, MicSource, list_devices
+from device.store import Store, StoreError
+from device.vad import Segmenter
+
+EXPECTED = (AudioError, BundleError, ConfigError, EnrollError, FeatureConfigError, RecognitionError, RuntimeMissing,
+            StoreError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML config file (flags below override it)")
+    common.add_argument("--model", help="model bundle directory (default models/default)")
+    common.add_argument("--store", help="SQLite store (default ~/.local/share/speakerid/store.db)")
+    common.add_argument("--policy", help="threshold policy: far1, eer or a number")
+    common.add_argument("--device", help="audio input device name or index")
+    common.add_argument("--threads", type=int, help="TFLite interpreter threads")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("-v", "--verbose", action="store_true")
+
+    p = argparse.ArgumentParser(prog="python -m device", description="Offline speaker verification on this device.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("devices", parents=[common], help="list audio input devices")
+    sub.add_parser("status", parents=[common], help="show the daemon status recorded in the store")
+
+    e = sub.add_parser("enroll", parents=[common], help="enroll (or add samples for) a speaker")
+    e.add_argument("name")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--mic", action="store_true", help="record from the microphone until enough speech")
+    src.add_argument("--files", nargs="+", type=Path, metavar="F", help="audio files, one sample each")
+    e.add_argument("--replace", action="store_true", help="drop the existing samples and start over")
+    e.add_argument("--keep-audio", action="store_true", help="also store the sample audio (off by default)")
+    e.add_argument("--timeout", type=float, default=120.0, help="--mic: give up after this many seconds")
+
+    for name, text in (("verify", "is this the claimed speaker?"), ("identify", "who is speaking?")):
+        r = sub.add_parser(name, parents=[common], help=text)
+        if name == "verify":
+            r.add_argument("--claim", required=True, help="the enrolled speaker to verify against")
+        src = r.add_mutually_exclusive_group(required=True)
+        src.add_argument("--mic", action="store_true", help="listen for one utterance")
+        src.add_argument("--file", type=Path, help="an audio file (the whole file is one utterance)")
+        r.add_argument("--timeout", type=float, default=30.0, help="--mic: give up after this many seconds")
+
+    d = sub.add_parser("run", parents=[common], help="the daemon: listen and decide continuously")
+    d.add_argument("--file", type=Path, help="read this file instead of the microphone")
+    d.add_argument("--realtime", action="store_true", help="--file: pace it like a live microphone")
+    d.add_argument("--claim", action="append", help="verify against these speakers instead of identifying")
+
+    pr = sub.add_parser("profiles", help="list, export, import or delete enrolled speakers")
+    psub = pr.add_subparsers(dest="action", required=True)
+    psub.add_parser("list", parents=[common])
+    x = psub.add_parser("export", parents=[common])
+    x.add_argument("path", type=Path)
+    i = psub.add_parser("import", parents=[common])
+    i.add_argument("path", type=Path)
+    i.add_argument("--replace", action="store_true", help="overwrite speakers that already exist")
+    rm = psub.add_parser("delete", parents=[common])
+    rm.add_argument("name")
+    return p
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config file with the command-line flags laid over it."""
+    claimed = args.claim if args.command == "run" else None
+    return Config.load(args.config).override(model=args.model, store=args.store, policy=args.policy,
+                                             threads=args.threads, claimed=claimed, **{"audio.device": args.device})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.INFO if args.command in ("run", "enroll") else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args)
+        return COMMANDS[args.command](args, cfg)
+    except EXPECTED as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def out(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data) if args.json else text, flush=True)
+
+
+def cmd_devices(args: argparse.Namespace, cfg: Config) -> int:
+    devices = list_devices()
+    out(args, devices, "\n".join(f"{'*' if d['default'] else ' '} {d['index']:>2}  {d['name']}  ({d['hostapi']}, "
+                                 f"{d['channels']} in)" for d in devices) or "no input devices found")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
+    with Store(cfg.store_path, readonly=True) as store:
+        status = store.status()
+    out(args, status, "\n".join(f"{k:>14}: {v}" for k, v in sorted(status.items())))
+    return 0
+
+
+def listen(cfg: Config, timeout: float) -> Iterator[np.ndarray]:
+    """Utterances from the microphone until the caller stops iterating or `timeout` passes."""
+    stop = threading.Event()
+    timer = threading.Timer(timeout, stop.set)
+    timer.start()
+    segmenter = Segmenter(cfg.vad)
+    try:
+        for block in MicSource(cfg.audio).blocks(stop):
+            yield from segmenter.feed(block)
+    finally:
+        stop.set()
+        timer.cancel()
+
+
+def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
+    embedder = Embedder(cfg.model, threads=cfg.threads)
+    with Store(cfg.store_path) as store:
+        enroller = Enroller.for_store(store, embedder, cfg, args.name, replace=args.replace)
+        if args.mic:
+            print(f"Speak naturally; {cfg.enroll.target_seconds:.0f} s of speech are needed "
+                  f"({enroller.progress:.0%} so far).", file=sys.stderr, flush=True)
+            samples = ((f"utterance {i + 1}", a) for i, a in enumerate(listen(cfg, args.timeout)))
+        else:
+            samples = ((str(p), load_audio(p, allow_silent=True)) for p in args.files)
+        feedback = []
+        for label, audio in samples:
+            fb = enroller.add(audio, label, keep_audio=args.keep_audio)
+            feedback.append(fb)
+            if not args.json:
+                print(_feedback_line(fb, enroller.progress), flush=True)
+            if args.mic and enroller.progress >= 1.0:
+                break
+        if not enroller.new:
+            raise EnrollError(f"{args.name}: no usable sample, nothing saved")
+        speaker = enroller.save(store)
+    summary = {"name": speaker.name, "samples": speaker.n_samples, "speech_seconds": round(speaker.speech_seconds, 2),
+               "progress": round(enroller.progress, 3), "quality": round(speaker.quality, 3), "model": speaker.model,
+               "feedback": [{"label": f.label, "accepted": f.accepted, "message": f.message,
+                             "speech_seconds": round(f.speech_seconds, 2), "snr_db": f.snr_db, "score": f.score}
+                            for f in feedback]}
+    more = "" if enroller.progress >= 1 else f" — record more: python -m device enroll {speaker.name} --mic"
+    out(args, summary, f"{speaker.name}: profile saved, {speaker.n_samples} samples, {speaker.speech_seconds:.1f} s of "
+                       f"speech ({enroller.progress:.0%}), quality {speaker.quality:.2f}{more}")
+    return 0
+
+
+def _feedback_line(fb: SampleFeedback, progress: float) -> str:
+    snr = "" if fb.snr_db is None else f", SNR {fb.snr_db:.0f} dB"
+    verdict = "ok" if fb.accepted else f"refused: {fb.message}"
+    return f"[{progress:4.0%}] {fb.label}: {verdict} ({fb.speech_seconds:.1f} s speech{snr})"
+
+
+def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
+    with Store(cfg.store_path) as store:
+        recognizer = Recognizer(cfg, store, args.policy)
+        claims = [args.claim] if args.command == "verify" else []
+        recognizer.claimed_profiles(claims)  # an unknown claim fails before anyone is asked to speak
+        if args.file:
+            audio, label = load_audio(args.file), str(args.file)
+        else:
+            print("Listening…", file=sys.stderr, flush=True)
+            audio = next(iter(listen(cfg, args.timeout)), None)
+            if audio is None:
+                raise AudioError(f"microphone: no speech heard within {args.timeout:.0f} s")
+            label = "microphone"
+        result = recognizer.recognize(audio, claims, label=label)
+    out(args, result.to_dict(), result.line())
+    return 0 if result.decision.accepted else 1
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    source = FileSource(args.file, cfg.audio.block_ms, args.realtime) if args.file else MicSource(cfg.audio)
+
+    def emit(result: Result) -> None:
+        out(args, {"time": time.time(), **result.to_dict()}, result.line())
+
+    counters = run_daemon(cfg, source, stop, args.policy, emit)
+    logging.getLogger("device.daemon").info("stopped after %d utterances (%d skipped)", counters.utterances,
+                                            counters.errors)
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace, cfg: Config) -> int:
+    if args.action == "list":
+        with Store(cfg.store_path) as store:
+            speakers = store.list_speakers()
+        rows = [{"name": s.name, "model": s.model, "samples": s.n_samples, "speech_seconds": round(s.speech_seconds, 2),
+                 "quality": round(s.quality, 3), "updated": s.updated} for s in speakers]
+        out(args, rows, "\n".join(f"{r['name']:<20} {r['samples']:>3} samples  {r['speech_seconds']:6.1f} s  "
+                                  f"quality {r['quality']:.2f}  model {r['model']}" for r in rows) or "nobody enrolled")
+        return 0
+    if args.action == "delete":
+        with Store(cfg.store_path) as store:
+            if not store.delete_speaker(args.name):
+                raise RecognitionError(f"no speaker named {args.name!r} in {cfg.store_path}")
+        out(args, {"deleted": args.name}, f"deleted {args.name}")
+        return 0
+    bundle = Bundle.load(cfg.model)
+    sha = str(bundle.meta["sha256"])
+    with Store(cfg.store_path) as store:
+        if args.action == "export":
+            n = store.export_profiles(args.path, bundle.name, sha)
+            out(args, {"exported": n, "path": str(args.path)}, f"exported {n} speakers to {args.path}")
+        else:
+            names = store.import_profiles(args.path, bundle.name, sha, replace=args.replace)
+            out(args, {"imported": names}, f"imported {len(names)} speakers: {', '.join(names) or 'none'}")
+    return 0
+
+
+COMMANDS = {"devices": cmd_devices, "status": cmd_status, "enroll": cmd_enroll, "verify": cmd_recognize,
+            "identify": cmd_recognize, "run": cmd_run, "profiles": cmd_profiles}
