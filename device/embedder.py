@@ -123,6 +123,9 @@ class Embedder(WindowEmbedder):
             scale, zero = self._in["quantization"]
             info = np.iinfo(self._in["dtype"])
             x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self._in["dtype"])
+        # The fused LSTM keeps its state in variable tensors across invokes; every window starts fresh,
+        # as in Keras. Without this a window's embedding depends on the previous call.
+        self._interp.reset_all_variables()
         self._interp.set_tensor(self._in["index"], x)
         self._interp.invoke()
         y = self._interp.get_tensor(self._out["index"])[0]

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-RUNTIMES = (  # (name, module with Interpreter, distribution for the version)
-    ("ai_edge_litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
-    ("tflite_runtime", "tflite_runtime.interpreter", "tflite-runtime"),
-    ("tensorflow", "tensorflow.lite", "tensorflow"),
+RUNTIMES = (  # (name, module, attribute path to the Interpreter class, distribution for the version)
+    ("ai_edge_litert", "ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
+    ("tflite_runtime", "tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
+    ("tensorflow", "tensorflow", "lite.Interpreter", "tensorflow"),
 )
 
 
@@ -42,7 +42,7 @@ def find_runtime(preferred: str | None = None) -> Runtime:
     if not candidates:
         raise RuntimeMissing(f"unknown runtime {preferred!r}; known: {', '.join(r[0] for r in RUNTIMES)}")
     errors = []
-    for name, module, dist in candidates:
+    for name, module, attr, dist in candidates:
         try:
             mod = importlib.import_module(module)
         except ImportError as exc:
@@ -52,5 +52,8 @@ def find_runtime(preferred: str | None = None) -> Runtime:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
             version = getattr(mod, "__version__", "0")
-        return Runtime(name, version, mod.Interpreter)
+        cls = mod
+        for part in attr.split("."):
+            cls = getattr(cls, part)
+        return Runtime(name, version, cls)
     raise RuntimeMissing("no TFLite runtime importable (" + "; ".join(errors) + ")")

@@ -38,6 +38,10 @@ PARITY_MIN = {"float32": 0.995, "float16": 0.995, "dynamic": 0.995, "int8": 0.99
 TRIAL_LISTS = ("trials_clean.txt", "trials_noisy.txt", "trials_short.txt")
 
 
+class ExportError(RuntimeError):
+    """The written bundle failed a check; nothing is installed at --out."""
+
+
 def representative(paths: list[Path], cfg: FeatureConfig, frames: int, hop: int, n: int = 200):
     windows = []
     for p in paths:
@@ -57,14 +61,14 @@ def run_in_venv(runtime: str, bundle: Path, files: list[Path], work: Path) -> tu
     venv = RUNTIME_VENVS[runtime]
     python = venv / "bin" / "python"
     if not python.exists():
-        raise SystemExit(f"export check: {venv} is missing; run scripts/setup_venvs.sh device litert")
+        raise ExportError(f"export check: {venv} is missing; run scripts/setup_venvs.sh device litert")
     listing = work / "files.txt"
     listing.write_text("\n".join(str(f) for f in files) + "\n")
     out = work / f"{runtime}.npz"
     proc = subprocess.run([str(python), "-m", "export.device_probe", "--bundle", str(bundle), "--files", str(listing),
                            "--out", str(out), "--runtime", runtime], cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"export check failed: {runtime} could not run {bundle}:\n{proc.stderr[-1500:]}")
+        raise ExportError(f"export check failed: {runtime} could not run {bundle}:\n{proc.stderr[-1500:]}")
     return np.load(out)["vectors"], json.loads(out.with_suffix(".json").read_text())
 
 
@@ -86,7 +90,7 @@ def trial_eers(vectors: dict[Path, np.ndarray], data: Path, cohort: np.ndarray, 
 
 
 def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | None, int8_fallback: bool,
-           check_runtimes: tuple[str, ...], top_k: int = 50) -> dict:
+           check_runtimes: tuple[str, ...], parity_min: float, top_k: int = 50) -> dict:
     t0 = time.time()
     cfg = json.loads((run / "config.json").read_text())
     data = data or Path(cfg["data"])
@@ -128,14 +132,14 @@ def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | N
     meta["thresholds"], meta["calibration"] = thresholds(labels, cos, asn)
     (out / "model.json").write_text(json.dumps(meta, indent=2))
 
-    meta["checks"] = check_bundle(run, out, quant, data, check_runtimes, cohort.astype(np.float32), top_k)
+    meta["checks"] = check_bundle(run, out, parity_min, data, check_runtimes, cohort.astype(np.float32), top_k)
     meta["export_seconds"] = round(time.time() - t0, 1)
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     Bundle.load(out)  # what the device will do
     return meta
 
 
-def check_bundle(run: Path, out: Path, quant: str, data: Path, runtimes: tuple[str, ...], cohort: np.ndarray,
+def check_bundle(run: Path, out: Path, parity_min: float, data: Path, runtimes: tuple[str, ...], cohort: np.ndarray,
                  top_k: int) -> dict:
     """Embeddings of every trial file in each device runtime vs the Keras model."""
     from train.datasets import read_trials
@@ -148,7 +152,7 @@ def check_bundle(run: Path, out: Path, quant: str, data: Path, runtimes: tuple[s
     if not files:
         return {}
     keras_vecs, _ = KerasEmbedder.from_run(run).embed_files(files[:120])
-    checks = {"n_parity_files": min(len(files), 120), "parity_min_required": PARITY_MIN[quant]}
+    checks = {"n_parity_files": min(len(files), 120), "parity_min_required": parity_min}
     with tempfile.TemporaryDirectory() as tmp:
         for runtime in runtimes:
             vecs, info = run_in_venv(runtime, out, files, Path(tmp))
@@ -158,9 +162,9 @@ def check_bundle(run: Path, out: Path, quant: str, data: Path, runtimes: tuple[s
             checks[runtime] = result
             print(f"{runtime} {info['version']}: parity median {result['parity_median']} min {result['parity_min']}; "
                   f"{json.dumps(result['trials'])}")
-            if cos.min() < PARITY_MIN[quant]:
-                raise SystemExit(f"export refused: {runtime} embeddings differ from Keras (min cosine {cos.min():.4f} "
-                                 f"< {PARITY_MIN[quant]}); {out} is not a usable bundle")
+            if cos.min() < parity_min:
+                raise ExportError(f"export refused: {runtime} embeddings differ from Keras (min cosine {cos.min():.4f} "
+                                 f"< {parity_min})")
     return checks
 
 
@@ -177,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="dataset root (default: the run's)")
     p.add_argument("--splits", help="splits folder (default: the run's)")
     p.add_argument("--int8-fallback", action="store_true", help="allow float ops where int8 conversion fails")
+    p.add_argument("--parity-min", type=float,
+                   help="minimum cosine to the Keras embeddings (default: 0.995, 0.99 for int8)")
     p.add_argument("--runtimes", default="tflite_runtime,ai_edge_litert",
                    help="device runtimes to check the bundle in (comma-separated; 'none' to skip)")
     a = p.parse_args(argv)
@@ -186,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(tmp_out, ignore_errors=True)
     try:
         meta = export(Path(a.run), tmp_out, a.quant, Path(a.data) if a.data else None,
-                      Path(a.splits) if a.splits else None, a.int8_fallback, runtimes)
-    except Exception as exc:
+                      Path(a.splits) if a.splits else None, a.int8_fallback, runtimes,
+                      a.parity_min if a.parity_min is not None else PARITY_MIN[a.quant])
+    except Exception as exc:  # conversion, op gate, runtime checks: report, leave no half bundle
         print(f"export failed: {exc}", file=sys.stderr)
+        shutil.rmtree(tmp_out, ignore_errors=True)
         return 1
     meta["name"] = out.name
     (tmp_out / "model.json").write_text(json.dumps(meta, indent=2))

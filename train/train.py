@@ -73,8 +73,9 @@ class Trainer:
         self.features = FeatureConfig.from_dict(cfg.features)
         self.mcfg = ModelConfig.from_dict(cfg.model)
         self.items, self.classes, self.heldout, self.val = prepare(cfg)
-        if not self.items or not self.val:
-            raise SystemExit(f"{cfg.splits}: need training and validation speakers with audio under {cfg.data}")
+        if not self.items or len(self.val) < 2:
+            raise SystemExit(f"{cfg.splits}: need training speakers and at least 2 validation speakers "
+                             f"with audio under {cfg.data}")
         self.embedder = build_embedder(self.mcfg)
         self.head = SpeakerHead(len(self.classes), self.mcfg.head, self.mcfg.margin, self.mcfg.scale, name="head")
         self.head.build((None, self.mcfg.embedding_dim))
@@ -112,7 +113,7 @@ class Trainer:
               f"{len(self.items)} utterances, {len(self.val)} validation speakers")
         babble = [it.path for it in self.items if it.speed == 1.0]
         bank = build_bank(self.items, self.features, c.copies, c.seed, c.workers, babble,
-                          progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False))
+                          progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False, disable=None))
         labels = np.array([it.label for it in self.items], dtype=np.int32)
         sampler = CropSampler(bank, labels, self.features, c.seed + int(self.epoch))
         val_sets = self._validation_sets()
@@ -126,7 +127,7 @@ class Trainer:
                 lr = c.lr * 0.5 * (1 + np.cos(np.pi * int(self.epoch) / c.epochs))  # cosine decay
                 self.opt.learning_rate.assign(lr)
                 losses, accs = [], []
-                bar = tqdm(range(c.steps), desc=f"epoch {int(self.epoch) + 1}/{c.epochs}", leave=False)
+                bar = tqdm(range(c.steps), desc=f"epoch {int(self.epoch) + 1}/{c.epochs}", leave=False, disable=None)
                 for _ in bar:
                     x, y = sampler.batch(c.batch)
                     loss, acc = self._step(tf.constant(x), tf.constant(y))

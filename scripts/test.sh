@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every test. Installs what it needs (apt packages, the three venvs), then runs
+#   lint (ruff), tests/workstation in .venv-train, tests/device + tests/app in .venv-device.
+# Safe to run twice; exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_apt.sh
+bash scripts/setup_venvs.sh
+export PYTHONPATH=$PWD PYTHONDONTWRITEBYTECODE=1
+status=0
+echo "== ruff"
+.venv-train/bin/ruff check . || status=1
+echo "== tests/workstation (.venv-train: tensorflow, librosa)"
+.venv-train/bin/python -m pytest tests/workstation "$@" || status=1
+device_tests=(tests/device)
+[ -d tests/app ] && device_tests+=(tests/app)
+echo "== ${device_tests[*]} (.venv-device: tflite-runtime 2.14, numpy<2)"
+.venv-device/bin/python -m pytest "${device_tests[@]}" "$@" || status=1
+exit $status
