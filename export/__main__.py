@@ -73,9 +73,8 @@ def run_in_venv(runtime: str, bundle: Path, files: list[Path], work: Path) -> tu
 
 
 def trial_eers(vectors: dict[Path, np.ndarray], data: Path, cohort: np.ndarray, top_k: int) -> dict:
-    from train.datasets import read_trials
-
     from device.scoring import Scorer
+    from train.datasets import read_trials
     from train.evaluate import score_trials
     from train.metrics import summary
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
-from train.augment import noisy_trial_version
 
 from device.audio import load_audio
 from device.features import FeatureConfig, mfcc
+from train.augment import noisy_trial_version
 from train.data import CropSampler, Item, build_bank, speaker_utterances
 from train.extract import KerasEmbedder
 from train.keras_env import keras, tf
