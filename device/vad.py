@@ -21,7 +21,8 @@ FRAME_MS = 30
 FRAME = SAMPLE_RATE * FRAME_MS // 1000
 START_RATIO = 0.6  # voiced share of the padding window that starts an utterance
 END_RATIO = 0.9  # unvoiced share of the padding window that ends it
-MAX_SNR_DB = 60.0  # digital silence would otherwise give an infinite SNR
+MAX_SNR_DB = 60.0
+MIN_NOISE_FRAMES = 10  # 0.3 s of pauses  # digital silence would otherwise give an infinite SNR
 
 
 def to_float(block: np.ndarray) -> np.ndarray:
@@ -33,7 +34,7 @@ def to_float(block: np.ndarray) -> np.ndarray:
 
 
 def _pcm16(frame: np.ndarray) -> bytes:
-    return (np.clip(frame, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return (np.clip(np.nan_to_num(frame), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
 class Segmenter:
@@ -114,14 +115,16 @@ def speech_seconds(voiced: np.ndarray) -> float:
 
 
 def snr_db(frames: np.ndarray, voiced: np.ndarray) -> float | None:
-    """Speech-to-noise power ratio: voiced frames against unvoiced ones (or, when the sample is
-    nearly all speech, against its quietest tenth of frames). None when nothing is voiced."""
+    """Speech-to-noise power ratio: voiced frames against the median unvoiced frame (or, when the
+    sample has under MIN_NOISE_FRAMES of pauses, against its quietest 5% of frames). The median
+    keeps a few loud fricatives the VAD called unvoiced from passing for noise. None when nothing
+    is voiced."""
     if not voiced.any():
         return None
     power = np.mean(frames.astype(np.float64) ** 2, axis=1)
     speech = float(power[voiced].mean())
     quiet = power[~voiced]
-    noise = float(quiet.mean()) if len(quiet) >= 3 else float(np.percentile(power, 10))
+    noise = float(np.median(quiet)) if len(quiet) >= MIN_NOISE_FRAMES else float(np.percentile(power, 5))
     if noise <= 0:
         return MAX_SNR_DB
     return float(min(MAX_SNR_DB, 10 * np.log10(max(speech, 1e-12) / noise)))
