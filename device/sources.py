@@ -127,6 +127,8 @@ class MicSource:
             self._queue.put_nowait(block)
         except queue.Full:  # the recognizer fell behind: keep the newest audio
             self.stats.dropped_blocks += 1
+            if self.stats.dropped_blocks % 100 == 1:
+                log.warning("audio: ring buffer full, %d blocks dropped so far", self.stats.dropped_blocks)
             try:
                 self._queue.get_nowait()
             except queue.Empty:

@@ -1,0 +1,119 @@
+"""The real microphone path: PortAudio through a private ALSA `type file` pcm (exact samples) and
+through a private PulseAudio null sink (real-time pacing). Nothing touches the real home or card."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.audio import load_audio, save_wav
+from device.config import Config
+from device.daemon import Recognizer
+from device.embedder import Embedder
+from device.enroll import Enroller
+from device.store import Store
+from device.vad import Segmenter
+from tests.audio_env import FILE_PCM, PulseNullSink, alsa_file_env
+from tests.conftest import REPO, run
+from tests.test_enroll import corpus_speakers
+
+
+@pytest.fixture(scope="module")
+def store_with_two(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict]:
+    speakers = corpus_speakers(tiny_corpus)
+    cfg = Config(model=str(tiny_bundle), store=str(tmp_path_factory.mktemp("mic") / "store.db"), policy="eer")
+    cfg = cfg.override(**{"enroll.consistency": -100.0})
+    with Store(cfg.store_path) as store:
+        embedder = Embedder(tiny_bundle)
+        for name in list(speakers)[:2]:
+            enroller = Enroller.for_store(store, embedder, cfg, name)
+            for p in speakers[name][:4]:
+                enroller.add(load_audio(p), p.name)
+            enroller.save(store)
+    return cfg, speakers
+
+
+def test_identify_from_mic_through_alsa_file_pcm(store_with_two: tuple[Config, dict], tmp_path: Path) -> None:
+    cfg, speakers = store_with_two
+    clip = load_audio(speakers[next(iter(speakers))][-1])
+    capture = np.concatenate([np.zeros(8000, np.float32), clip, np.zeros(48000, np.float32)])
+    pcm = (capture * 32767).astype(np.int16)
+    env = alsa_file_env(tmp_path / "home", pcm)
+    # The file pcm delivers as fast as it is read; a ring buffer larger than the capture drops nothing.
+    (tmp_path / "mic.toml").write_text("[audio]\nqueue_seconds = 120.0\n")
+    proc = run([sys.executable, "-m", "device", "identify", "--mic", "--device", FILE_PCM, "--json", "--timeout", "20",
+                "--config", tmp_path / "mic.toml",
+                "--model", cfg.model, "--store", cfg.store, "--policy", "eer"], env=env, timeout=60)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    heard = json.loads(proc.stdout)
+    # The same samples segmented and scored offline must give the same answer: the stream is exact.
+    utterance = Segmenter(cfg.vad).feed(pcm)[0]
+    with Store(cfg.store_path) as store:
+        direct = Recognizer(cfg, store, "eer").recognize(utterance)
+    assert heard["seconds"] == pytest.approx(len(utterance) / 16000, abs=0.01), (heard, direct.to_dict())
+    assert heard["speaker"] == direct.decision.speaker
+    assert heard["score"] == pytest.approx(direct.decision.score, abs=1e-3)
+    assert heard["seconds"] == pytest.approx(len(utterance) / 16000, abs=0.01)
+
+
+def lines(stream) -> queue.Queue:
+    q: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            q.put((time.monotonic(), line))
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def test_daemon_in_real_time_through_pulseaudio(store_with_two: tuple[Config, dict], tmp_path: Path) -> None:
+    cfg, speakers = store_with_two
+    pa = PulseNullSink(tmp_path / "pulse")
+    reason = pa.start()
+    if reason:
+        pytest.skip(f"PulseAudio could not start: {reason}")
+    clips = []
+    for i, files in enumerate(list(speakers.values())[:2]):
+        clips.append(tmp_path / f"clip{i}.wav")
+        save_wav(clips[-1], np.concatenate([load_audio(files[-1]), np.zeros(16000, np.float32)]))
+    env = {**os.environ, **pa.env, "PYTHONPATH": str(REPO)}
+    daemon = subprocess.Popen([sys.executable, "-m", "device", "run", "--device", "pulse", "--json", "--model", cfg.model,
+                               "--store", cfg.store, "--policy", "eer"], cwd=REPO, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        errors = lines(daemon.stderr)
+        deadline = time.monotonic() + 30
+        while not any("recording from" in line for _, line in list(errors.queue)):
+            assert time.monotonic() < deadline and daemon.poll() is None, list(errors.queue)
+            time.sleep(0.1)
+        decisions = lines(daemon.stdout)
+        for clip in clips:
+            started = time.monotonic()
+            assert pa.play(clip).wait(30) == 0
+            played = time.monotonic() - started
+            at, line = decisions.get(timeout=15)
+            result = json.loads(line)
+            # Real-time pacing: the decision cannot come before the speech was played out.
+            assert at - started >= result["seconds"] - 1.0 and played >= 0.8 * sf_seconds(clip)
+            assert result["kind"] == "identify" and result["speaker"] in speakers
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        pa.stop()
+
+
+def sf_seconds(path: Path) -> float:
+    return len(load_audio(path, allow_silent=True)) / 16000
