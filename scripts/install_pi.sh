@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Install the speaker-ID daemon and status page as systemd services on Raspberry Pi OS / Debian.
+# Run as root from the repository checkout (it stays where it is):
+#   sudo scripts/install_pi.sh [--user speakerid] [--device "USB"]
+# Safe to run again (after a git pull, for instance): the venv is rebuilt only when
+# requirements-device.txt changes, and an existing /etc/speakerid/config.toml is kept.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+user=speakerid
+device=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --user) user=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    *) echo "install_pi: unknown option $1 (known: --user NAME, --device NAME|INDEX)" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "install_pi: run as root (sudo)" >&2; exit 1; }
+command -v systemctl >/dev/null || { echo "install_pi: systemd is required" >&2; exit 1; }
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends python3 python3-venv libportaudio2 libsndfile1 alsa-utils >/dev/null
+
+# An unprivileged service user that may use the sound card and nothing else.
+if ! id -u "$user" >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /var/lib/speakerid --shell /usr/sbin/nologin "$user"
+fi
+usermod -a -G audio "$user"
+
+# The device venv, in ONE pip call (a second call could upgrade numpy past what tflite-runtime needs).
+venv="$repo/.venv-device"
+sum=$( (cat "$repo/requirements-device.txt"; python3 --version) | sha256sum | cut -c1-16)
+if [ "$(cat "$venv/.stamp-pi" 2>/dev/null)" != "$sum" ]; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r "$repo/requirements-device.txt"
+  echo "$sum" > "$venv/.stamp-pi"
+fi
+"$venv/bin/python" -c "import device.sources, device.store, device.embedder" || { echo "install_pi: the venv is broken" >&2; exit 1; }
+chmod -R a+rX "$repo"
+
+config=/etc/speakerid/config.toml
+if [ ! -f "$config" ]; then
+  install -d -m 0755 /etc/speakerid
+  cat > "$config" <<TOML
+# speakerid daemon configuration (see device/config.py for every key).
+model = "$repo/models/default"
+store = "/var/lib/speakerid/store.db"
+policy = "far1"
+
+[audio]
+device = "$device"
+TOML
+  chmod 0644 "$config"
+fi
+
+for unit in speakerid speakerid-status; do
+  sed -e "s|@REPO@|$repo|g" -e "s|@USER@|$user|g" -e "s|@CONFIG@|$config|g" \
+    "$repo/scripts/systemd/$unit.service" > "/etc/systemd/system/$unit.service"
+done
+systemctl daemon-reload
+systemctl enable --now speakerid.service
+if [ -x "$repo/scripts/serve_status.sh" ]; then
+  systemctl enable --now speakerid-status.service
+else
+  echo "install_pi: scripts/serve_status.sh not found; status page service not started"
+fi
+echo "install_pi: installed. Enroll with:"
+echo "  cd $repo && sudo -u $user $venv/bin/python -m device enroll NAME --mic --config $config"
+echo "  journalctl -u speakerid -f    # decisions as they happen"
