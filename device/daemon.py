@@ -76,7 +76,8 @@ class Recognizer:
         self.embedder = Embedder(self.bundle, threads=cfg.threads)
         self.scorer = Scorer.for_bundle(self.bundle)
         self.policy_override = policy
-        self.bundle.threshold(self.policy)  # fail now, not on the first utterance
+        self.policy_in_use = self.policy  # the policy of the latest decision (readable from any thread)
+        self.bundle.threshold(self.policy_in_use)  # fail now, not on the first utterance
         self._profiles: dict[str, np.ndarray] = {}
         self._version: tuple[int, float] | None = None
 
@@ -111,7 +112,8 @@ class Recognizer:
         candidates = self.claimed_profiles(claims) if claims else self.profiles()
         if not candidates:
             raise RecognitionError(f"nobody is enrolled with model {self.bundle.name!r} (python -m device enroll NAME)")
-        threshold = self.bundle.threshold(self.policy)
+        self.policy_in_use = self.policy
+        threshold = self.bundle.threshold(self.policy_in_use)
         emb = self.embedder.embed_audio(audio)
         if len(candidates) == 1 and claims:
             name, profile = next(iter(candidates.items()))
@@ -162,7 +164,7 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
 
     def status() -> dict[str, Any]:
         stats = getattr(source, "stats", None)
-        return {"utterances": counters.utterances, "errors": counters.errors, "policy": recognizer.policy,
+        return {"utterances": counters.utterances, "errors": counters.errors, "policy": recognizer.policy_in_use,
                 "audio_device": getattr(stats, "device", source.name),
                 "audio_errors": getattr(stats, "errors", 0), "last_decision": counters.last_decision}
 
