@@ -1,0 +1,100 @@
+"""The read-only part of the page, re-run every two seconds as a fragment: health, live events,
+today's counts, enrolled speakers and the last utterance's MFCC heatmap.
+
+The verification lockout state per speaker is not shown: neither the store nor the daemon records one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from app.charts import mfcc_heatmap, score_timeline
+from app.health import cpu_temperature, daemon_health, duration, load_average
+from app.resources import load_bundle, open_store
+from app.tables import events_table, speakers_table, todays_counts
+from device.bundle import Bundle, BundleError
+from device.config import Config
+from device.store import Store
+
+EVENTS_SHOWN = 20
+EVENTS_COUNTED = 500  # today's counts and "last seen" come from this many newest events
+
+
+@st.fragment(run_every="2s")
+def live(cfg: Config) -> None:
+    with open_store(cfg) as store:
+        if store is None:
+            st.info(f"No store at {cfg.store_path} yet: enroll someone (`python -m device enroll NAME`) "
+                    "or start the daemon (`python -m device run`).")
+            return
+        status = store.status()
+        health(cfg, store, status)
+        events = store.recent_events(limit=EVENTS_COUNTED)
+        live_events(events)
+        st.subheader("Enrolled speakers")
+        speakers = store.list_speakers()
+        if speakers:
+            st.dataframe(speakers_table(speakers, events), hide_index=True, width="stretch")
+        else:
+            st.write("Nobody is enrolled yet.")
+
+
+def health(cfg: Config, store: Store, status: dict[str, Any]) -> None:
+    st.subheader("Health")
+    state = daemon_health(status, cfg.heartbeat_s, time.time())
+    try:
+        bundle: Bundle | None = load_bundle(cfg.model)
+    except (BundleError, OSError) as exc:
+        bundle = None
+        st.error(f"model: {exc}")
+    cols = st.columns(4)
+    cols[0].metric("Daemon", state.state, help=f"heartbeat {state.heartbeat_age:.0f} s ago"
+                   if state.heartbeat_age is not None else "no heartbeat recorded")
+    cols[1].metric("Uptime", duration(state.uptime_s))
+    cols[2].metric("Model", bundle.name if bundle else status.get("model", "–"))
+    cols[3].metric("Quantization", bundle.quantization if bundle else status.get("quantization", "–"))
+    policy = str(status["policy"]) if state.up and "policy" in status else str(store.get_setting("policy", cfg.policy))
+    temp, load = cpu_temperature(), load_average()
+    facts = {
+        "Model size": f"{bundle.tflite_path.stat().st_size / 1e6:.2f} MB" if bundle else "–",
+        "Runtime": status.get("runtime", "–"),
+        "Scoring": bundle.scoring if bundle else "–",
+        "Threshold in force": _threshold_text(bundle, policy),
+        "Audio device": status.get("audio_device", status.get("source", "–")),
+        "Mode": status.get("mode", "–"),
+        "CPU temperature": f"{temp:.1f} °C" if temp is not None else "not readable",
+        "Load (1/5/15 min)": " / ".join(f"{x:.2f}" for x in load) if load else "not readable",
+    }
+    st.table({"": list(facts), "value": [str(v) for v in facts.values()]})
+
+
+def _threshold_text(bundle: Bundle | None, policy: str) -> str:
+    if bundle is None:
+        return f"policy {policy}"
+    try:
+        known = ", ".join(f"{p} {v:+.3f}" for p, v in sorted(bundle.thresholds.get(bundle.scoring, {}).items()))
+        return f"policy {policy} → {bundle.threshold(policy):+.3f} ({known})"
+    except BundleError as exc:
+        return f"policy {policy}: {exc}"
+
+
+def live_events(events: list) -> None:
+    st.subheader("Live events")
+    if not events:
+        st.write("No decisions recorded yet.")
+        return
+    st.dataframe(events_table(events[:EVENTS_SHOWN]), hide_index=True, width="stretch")
+    left, right = st.columns([3, 2])
+    with left:
+        st.caption("Scores over time; dashed line: the threshold")
+        st.altair_chart(score_timeline(events[:200]), width="stretch")
+    with right:
+        st.caption("Accepted / rejected today")
+        st.dataframe(todays_counts(events, time.time()), hide_index=True, width="stretch")
+    last = next((e for e in events if e.mfcc is not None and e.mfcc.size), None)
+    if last is not None:
+        st.caption(f"MFCCs of the last utterance ({last.seconds:.1f} s, {last.speaker or 'unknown'})")
+        st.altair_chart(mfcc_heatmap(last.mfcc), width="stretch")
