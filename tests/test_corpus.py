@@ -90,6 +90,13 @@ def test_trial_lists_are_valid(corpus: Path) -> None:
     assert max(short) <= 1.5 + 1e-3
 
 
+def test_refuses_to_overwrite_a_folder_that_is_not_a_corpus(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="refusing"):
+        build(tmp_path, speakers=3, utts=4)
+    assert (tmp_path / "precious.txt").exists()
+
+
 def test_split_is_stratified_and_seeded() -> None:
     voices = _fake_voices(90)
     splits = split_speakers(voices, seed=0)

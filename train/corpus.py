@@ -7,7 +7,7 @@ utterance is a different seeded sentence at a seeded rate and pitch, trimmed of 
 written as 16 kHz mono 16-bit WAV with `sox -R`, so two builds are byte-identical.
 
 Output layout (all paths in lists are relative to the corpus folder):
-    <speaker>/<utt>.wav, speakers.csv, utterances.csv, splits/{train,val,test}.txt,
+    .corpus (marker), <speaker>/<utt>.wav, speakers.csv, utterances.csv, splits/{train,val,test}.txt,
     trials_{clean,noisy,short}.txt, _noisy/<speaker>/<utt>.wav, _short/<speaker>/<utt>.wav
 """
 
@@ -52,6 +52,7 @@ CYRILLIC_LANGUAGES = frozenset({"Russian", "Ukrainian", "Kyrgyz", "Tatar", "Mace
 PROBE_TEXT = {"latin": "The careful baker opened seven boxes near the river.",
               "cyrillic": "Мастер утром нашел подарок на берегу."}
 SPEAKER_FIELDS = ("speaker", "engine", "voice", "language", "gender")
+MARKER = ".corpus"
 UTTERANCE_FIELDS = ("speaker", "utt", "path", "seconds", "rate", "pitch", "text")
 
 
@@ -125,7 +126,7 @@ def discover_voices() -> list[Voice]:
 # ---------------------------------------------------------------- synthesis
 
 def _run(cmd: list[str], stdin: str | None = None) -> bool:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, encoding="utf-8")
     return proc.returncode == 0
 
 
@@ -322,12 +323,14 @@ def _write_csv(path: Path, fields: tuple[str, ...], rows: Iterable[dict]) -> Non
 # ---------------------------------------------------------------- build
 
 def _prepare_out(out: Path) -> None:
-    """A previous corpus (recognised by speakers.csv) is replaced; any other non-empty folder is refused."""
+    """A previous (possibly half-built) corpus, recognised by its marker file, is replaced;
+    any other non-empty folder is refused rather than deleted."""
     if out.exists() and any(out.iterdir()):
-        if not (out / "speakers.csv").exists():
+        if not (out / MARKER).exists():
             raise SystemExit(f"{out}: exists, is not empty and is not a corpus; refusing to overwrite")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("synthetic corpus built by python -m train.corpus\n", encoding="utf-8")
 
 
 def build(out: Path, speakers: int | None = None, utts: int = 24, seed: int = 0, workers: int = 2,
