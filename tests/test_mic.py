@@ -49,8 +49,8 @@ def test_identify_from_mic_through_alsa_file_pcm(store_with_two: tuple[Config, d
     capture = np.concatenate([np.zeros(8000, np.float32), clip, np.zeros(48000, np.float32)])
     pcm = (capture * 32767).astype(np.int16)
     env = alsa_file_env(tmp_path / "home", pcm)
-    # The file pcm delivers as fast as it is read; a ring buffer larger than the capture drops nothing.
-    (tmp_path / "mic.toml").write_text("[audio]\nqueue_seconds = 120.0\n")
+    # The file pcm is unpaced (and yields silence after the file): a big ring buffer keeps every sample.
+    (tmp_path / "mic.toml").write_text("[audio]\nqueue_seconds = 600.0\n")
     proc = run([sys.executable, "-m", "device", "identify", "--mic", "--device", FILE_PCM, "--json", "--timeout", "20",
                 "--config", tmp_path / "mic.toml",
                 "--model", cfg.model, "--store", cfg.store, "--policy", "eer"], env=env, timeout=60)
@@ -64,6 +64,39 @@ def test_identify_from_mic_through_alsa_file_pcm(store_with_two: tuple[Config, d
     assert heard["speaker"] == direct.decision.speaker
     assert heard["score"] == pytest.approx(direct.decision.score, abs=1e-3)
     assert heard["seconds"] == pytest.approx(len(utterance) / 16000, abs=0.01)
+
+
+def test_enroll_from_mic_until_enough_speech(store_with_two: tuple[Config, dict], tmp_path: Path) -> None:
+    """Live enrollment: four utterances are spoken (paplay, real time); it stops at the target."""
+    cfg, speakers = store_with_two
+    name = list(speakers)[2]
+    gap = np.zeros(16000, np.float32)
+    save_wav(tmp_path / "talk.wav", np.concatenate([x for p in speakers[name][:4] for x in (load_audio(p), gap)]))
+    (tmp_path / "mic.toml").write_text("[enroll]\ntarget_seconds = 6.0\nconsistency = -100.0\n")
+    with PulseNullSink(tmp_path / "pulse") as pa:
+        reason = pa.start()
+        if reason:
+            pytest.skip(f"PulseAudio could not start: {reason}")
+        enroll = subprocess.Popen([sys.executable, "-m", "device", "enroll", name, "--mic", "--device", "pulse",
+                                   "--timeout", "40", "--config", tmp_path / "mic.toml", "--model", cfg.model,
+                                   "--store", cfg.store], cwd=REPO, env={**os.environ, **pa.env, "PYTHONPATH": str(REPO)},
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        errors = lines(enroll.stderr)
+        wait_for(errors, "recording from", enroll)
+        player = pa.play(tmp_path / "talk.wav")
+        stdout, _ = enroll.communicate(timeout=60)
+        player.kill()
+    assert enroll.returncode == 0, list(errors.queue)
+    progress = [line for line in stdout.splitlines() if line.startswith("[")]
+    assert progress[-1].startswith("[100%]") and len(progress) in (2, 3), stdout
+    assert f"{name}: profile saved, {len(progress)} samples" in stdout
+
+
+def wait_for(q: queue.Queue, text: str, proc: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not any(text in line for _, line in list(q.queue)):
+        assert time.monotonic() < deadline and proc.poll() is None, list(q.queue)
+        time.sleep(0.1)
 
 
 def lines(stream) -> queue.Queue:
@@ -92,11 +125,7 @@ def test_daemon_in_real_time_through_pulseaudio(store_with_two: tuple[Config, di
                                "--store", cfg.store, "--policy", "eer"], cwd=REPO, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        errors = lines(daemon.stderr)
-        deadline = time.monotonic() + 30
-        while not any("recording from" in line for _, line in list(errors.queue)):
-            assert time.monotonic() < deadline and daemon.poll() is None, list(errors.queue)
-            time.sleep(0.1)
+        wait_for(lines(daemon.stderr), "recording from", daemon)
         decisions = lines(daemon.stdout)
         for clip in clips:
             started = time.monotonic()
