@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Every benchmark, from a fresh machine, in under 30 minutes on 2 cores: builds the venvs (the
+# project's three and .venv-peers), the corpus if missing, one export per quantization mode from
+# the default run (when the run is present), then
+#   accuracy  project + MFCC and GMM-UBM baselines + Resemblyzer on the clean/noisy/short trials
+#   speed     each bundle x each device runtime, and Resemblyzer; 1 thread, one after another
+#   daemon    scripts/bench/daemon_latency.py (latency, RSS)
+#   footprint model files, device install with/without streamlit, the peers' venv
+# and rewrites docs/BENCHMARKS.md and docs/bench/det_<condition>.png.
+# Env: MODEL=models/default DATA=data/corpus RUN=runs/default BENCH=build/bench UTTERANCES=1000
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+model=${MODEL:-models/default} data=${DATA:-data/corpus} run=${RUN:-runs/default} bench=${BENCH:-build/bench}
+export PYTHONPATH=$PWD PYTHONDONTWRITEBYTECODE=1 TF_CPP_MIN_LOG_LEVEL=2
+start=$(date +%s)
+step() { echo "== run_all [$(( $(date +%s) - start )) s] $*"; }
+
+step "venvs"
+bash scripts/setup_venvs.sh
+bash scripts/bench/setup_peers.sh
+[ -f "$data/trials_short.txt" ] || bash scripts/make_corpus.sh
+[ -f "$model/model.json" ] || { echo "run_all: no bundle at $model (scripts/train_default.sh makes it)" >&2; exit 1; }
+mkdir -p "$bench" docs/bench
+rm -f "$bench"/speed_*.json
+
+bundles=("$model")
+if [ -f "$run/best.weights.h5" ]; then
+  for mode in float32 float16 int8; do
+    out=build/exports/$mode
+    if [ ! -f "$out/model.json" ] || [ "$run/best.weights.h5" -nt "$out/model.json" ]; then
+      step "export $mode"
+      .venv-train/bin/python -m export --run "$run" --out "$out" --quant "$mode" | tail -1 || continue
+    fi
+    [ -f "$out/model.json" ] && bundles+=("$out")
+  done
+fi
+
+step "accuracy: Resemblyzer embeddings (.venv-peers)"
+.venv-peers/bin/python -m scripts.bench.resemblyzer_peer --data "$data" --out "$bench/resemblyzer"
+step "accuracy: project and baselines"
+.venv-train/bin/python -m scripts.bench.accuracy --model "$model" --data "$data" \
+  --peer "Resemblyzer=$bench/resemblyzer.npz" --out "$bench/accuracy.json" --plots docs/bench
+
+clip=$(awk 'NR==1 {print $2}' "$data/trials_clean.txt")
+for b in "${bundles[@]}"; do
+  for rt in tflite_runtime:.venv-device ai_edge_litert:.venv-litert; do
+    step "speed $b ${rt%%:*}"
+    "${rt#*:}/bin/python" -m scripts.bench.speed --bundle "$b" --runtime "${rt%%:*}" --audio "$data/$clip" \
+      --out "$bench/speed_$(basename "$b")_${rt%%:*}.json"
+  done
+done
+
+if [ -f scripts/bench/daemon_latency.py ]; then
+  step "daemon"
+  .venv-device/bin/python -m scripts.bench.daemon_latency --model "$model" --utterances "${UTTERANCES:-1000}" > /dev/null
+  [ "$bench" -ef build/bench ] || cp build/bench/daemon.json "$bench/daemon.json"
+fi
+
+step "footprint"
+.venv-train/bin/python -m scripts.bench.footprint $(printf -- "--bundle %s " "${bundles[@]}") --peers-venv .venv-peers \
+  --out "$bench/footprint.json"
+.venv-train/bin/python -m scripts.bench.report --bench "$bench" --out docs/BENCHMARKS.md --plots-rel bench
+step "done"

@@ -1,0 +1,108 @@
+"""Single-thread speed of the device path (MFCC + TFLite embedding) on a 3-s utterance, plus the
+model's multiply-accumulate count and the Raspberry Pi estimate derived from it.
+
+Runs in a device venv (.venv-device: tflite_runtime, .venv-litert: ai_edge_litert) and imports
+only the device code, exactly what the Pi runs:
+    python -m scripts.bench.speed --bundle models/default --runtime tflite_runtime --out x.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from device.audio import load_audio
+from device.bundle import Bundle
+from device.embedder import Embedder, window_starts
+
+UTTERANCE_SECONDS = 3.0
+# The Pi estimate's assumptions (an estimate, not a measurement; see docs/BENCHMARKS.md).
+# Pi 4 (Cortex-A72 @ 1.8 GHz): 1.0 GMAC/s effective for batch-1 conv + LSTM in single-thread TFLite,
+# a conservative ~1/8 of the core's NEON fp32 peak (2 x 128-bit FMA pipes = 8 MAC/cycle).
+# Pi 5 (Cortex-A76 @ 2.4 GHz): Raspberry Pi's launch figure of 2-3x the Pi 4's CPU speed; 2.5x used.
+PI_GMACS = {"pi4": 1.0, "pi5": 2.5}
+
+
+def window_macs(meta: dict) -> dict[str, int]:
+    """Multiply-accumulates of one window through the model in model.json, per layer kind."""
+    m, frames = meta["model"], int(meta["window"]["frames"])
+    t, c = frames, int(m["n_ceps"])
+    conv = 0
+    for f, k in zip(m["conv_filters"], m["conv_kernels"]):
+        conv += t * k * c * f  # 'same' padding: one output per input frame
+        t, c = math.ceil(t / 2), f  # MaxPooling1D(2, padding='same')
+    u = int(m["lstm_units"])
+    lstm = t * 4 * u * (c + u)  # four gates, input and recurrent matmuls per step
+    dense = u * int(m["embedding_dim"])
+    return {"conv": conv, "lstm": lstm, "dense": dense, "total": conv + lstm + dense}
+
+
+def utterance_windows(bundle: Bundle, seconds: float) -> int:
+    return len(window_starts(bundle.features.n_frames(int(seconds * bundle.features.sample_rate)),
+                             bundle.window_frames, bundle.hop_frames))
+
+
+def pi_estimate(bundle: Bundle) -> dict:
+    """MACs per second of audio (sliding windows every `hop` frames) and the Pi real-time factors."""
+    per_window = window_macs(bundle.meta)
+    windows_per_second = 1.0 / (bundle.hop_frames * bundle.features.win_step)
+    per_second = per_window["total"] * windows_per_second
+    n3 = utterance_windows(bundle, UTTERANCE_SECONDS)
+    out = {"macs_per_window": per_window, "windows_per_audio_second": round(windows_per_second, 3),
+           "macs_per_audio_second": int(per_second), "windows_per_3s_utterance": n3,
+           "macs_per_3s_utterance": per_window["total"] * n3, "assumed_gmacs": PI_GMACS}
+    for pi, gmacs in PI_GMACS.items():
+        out[f"{pi}_rtf"] = round(per_second / (gmacs * 1e9), 5)
+        out[f"{pi}_ms_per_3s"] = round(1000 * per_window["total"] * n3 / (gmacs * 1e9), 2)
+    return out
+
+
+def three_seconds(audio: np.ndarray | None, sr: int) -> np.ndarray:
+    """3 s of the given audio (repeated when shorter), or seeded noise when none is given."""
+    n = int(UTTERANCE_SECONDS * sr)
+    if audio is None:
+        return (0.05 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+    return np.resize(audio, n).astype(np.float32)
+
+
+def measure(bundle_dir: Path, runtime: str | None, audio: np.ndarray | None, reps: int) -> dict:
+    embedder = Embedder(bundle_dir, threads=1, runtime=runtime)
+    clip = three_seconds(audio, embedder.features.sample_rate)
+    times = []
+    for i in range(reps + 1):
+        t0 = time.perf_counter()
+        embedder.embed(clip)
+        if i:  # the first call is a warm-up
+            times.append(1000 * (time.perf_counter() - t0))
+    median = float(np.median(times))
+    model_macs = pi_estimate(embedder.bundle)["macs_per_3s_utterance"]
+    return {"bundle": str(bundle_dir), "quantization": embedder.bundle.quantization,
+            "runtime": embedder.runtime.name, "runtime_version": embedder.runtime.version, "threads": 1,
+            "reps": reps, "ms_per_3s_median": round(median, 3), "ms_per_3s_min": round(min(times), 3),
+            "rtf": round(median / 1000 / UTTERANCE_SECONDS, 5),
+            "effective_gmacs_here": round(model_macs / (median / 1000) / 1e9, 3),
+            "model_bytes": embedder.bundle.tflite_path.stat().st_size, "pi": pi_estimate(embedder.bundle)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True, help="model bundle folder")
+    p.add_argument("--runtime", choices=("tflite_runtime", "ai_edge_litert"), help="default: first that imports")
+    p.add_argument("--audio", help="a speech file to time on (default: seeded noise)")
+    p.add_argument("--reps", type=int, default=50)
+    p.add_argument("--out", required=True, help="JSON to write")
+    a = p.parse_args(argv)
+    result = measure(Path(a.bundle), a.runtime, load_audio(a.audio) if a.audio else None, a.reps)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("quantization", "runtime", "ms_per_3s_median", "rtf")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
