@@ -6,6 +6,7 @@ The verification lockout state per speaker is not shown: neither the store nor t
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.resources import load_bundle, open_store
 from app.tables import events_table, speakers_table, todays_counts
 from device.bundle import Bundle, BundleError
 from device.config import Config
-from device.store import Store
+from device.store import Event, Store
 
 EVENTS_SHOWN = 20
 EVENTS_COUNTED = 500  # today's counts and "last seen" come from this many newest events
@@ -33,7 +34,7 @@ def live(cfg: Config) -> None:
         status = store.status()
         health(cfg, store, status)
         events = store.recent_events(limit=EVENTS_COUNTED)
-        live_events(events)
+        live_events(events, store.count_events())
         st.subheader("Enrolled speakers")
         speakers = store.list_speakers()
         if speakers:
@@ -81,11 +82,13 @@ def _threshold_text(bundle: Bundle | None, policy: str) -> str:
         return f"policy {policy}: {exc}"
 
 
-def live_events(events: list) -> None:
+def live_events(events: list[Event], stored: int) -> None:
     st.subheader("Live events")
     if not events:
         st.write("No decisions recorded yet.")
         return
+    newest = dt.datetime.fromtimestamp(events[0].time).strftime("%H:%M:%S")
+    st.caption(f"{stored} decisions stored, newest at {newest}; refreshes every 2 s")
     st.dataframe(events_table(events[:EVENTS_SHOWN]), hide_index=True, width="stretch")
     left, right = st.columns([3, 2])
     with left:
