@@ -66,7 +66,7 @@ wait "$daemon" || true
 echo "== Daemon stopped. Events recorded: $("$py" -c "from device.store import Store; print(Store('$store').count_events())")"
 
 if [ -f app/status.py ] && [ -x scripts/serve_status.sh ]; then
-  SPEAKERID_STORE=$store setsid scripts/serve_status.sh >"$demo/status.log" 2>&1 &
+  setsid scripts/serve_status.sh --store "$store" --model "$model" >"$demo/status.log" 2>&1 &
   echo $! > "$demo/status.pid"
   echo "== Status page: http://localhost:${SPEAKERID_STATUS_PORT:-8501}  (store $store; log $demo/status.log)"
 fi
