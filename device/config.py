@@ -69,6 +69,10 @@ class Config:
     vad: VadConfig = field(default_factory=VadConfig)
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
 
+    def __post_init__(self) -> None:
+        if self.event_retention < 1 or self.threads < 1 or self.heartbeat_s <= 0:
+            raise ConfigError("event_retention and threads must be at least 1, heartbeat_s positive")
+
     @property
     def store_path(self) -> Path:
         return Path(self.store).expanduser()
@@ -128,7 +132,7 @@ def _check(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool):
         expected = (bool,)
     elif isinstance(default, float) or key == "enroll.consistency":
-        expected = (int, float)
+        expected = (float, int)
     else:
         expected = (type(default),)
     if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
