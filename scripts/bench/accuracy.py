@@ -84,8 +84,10 @@ def det_plot(systems: dict[str, Scores], cond: str, out: Path) -> Path:
         fpr, fnr, _ = det_curve(labels, s)
         ax.plot(gauss.ppf(np.clip(fpr, 1e-4, 1 - 1e-4)), gauss.ppf(np.clip(fnr, 1e-4, 1 - 1e-4)), label=name)
     ticks = [0.001, 0.01, 0.05, 0.2, 0.5]
-    ax.set_xticks(gauss.ppf(ticks), [f"{t:.1%}" for t in ticks])
-    ax.set_yticks(gauss.ppf(ticks), [f"{t:.1%}" for t in ticks])
+    ax.set_xticks(gauss.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
+    ax.set_yticks(gauss.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
+    ax.set_xlim(gauss.ppf(5e-4), gauss.ppf(0.8))
+    ax.set_ylim(gauss.ppf(5e-4), gauss.ppf(0.8))
     ax.set_xlabel("false accept rate")
     ax.set_ylabel("false reject rate")
     ax.set_title(f"DET, {cond} trials")

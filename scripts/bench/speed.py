@@ -1,5 +1,6 @@
-"""Single-thread speed of the device path (MFCC + TFLite embedding) on a 3-s utterance, plus the
-model's multiply-accumulate count and the Raspberry Pi estimate derived from it.
+"""Single-thread speed of the device path (MFCC + TFLite embedding) on a 3-s utterance, the
+model's multiply-accumulate count and the Raspberry Pi estimate derived from it, and (with
+--cpu-seconds) the daemon's CPU load while listening to room noise vs to continuous speech.
 
 Runs in a device venv (.venv-device: tflite_runtime, .venv-litert: ai_edge_litert) and imports
 only the device code, exactly what the Pi runs:
@@ -11,15 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from device.audio import load_audio
+from device.audio import load_audio, save_wav
 from device.bundle import Bundle
 from device.embedder import Embedder, window_starts
 
+REPO = Path(__file__).resolve().parents[2]
+CLIPS = REPO / "device" / "demo_clips"
 UTTERANCE_SECONDS = 3.0
 # The Pi estimate's assumptions (an estimate, not a measurement; see docs/BENCHMARKS.md).
 # Pi 4 (Cortex-A72 @ 1.8 GHz): 1.0 GMAC/s effective for batch-1 conv + LSTM in single-thread TFLite,
@@ -89,15 +95,55 @@ def measure(bundle_dir: Path, runtime: str | None, audio: np.ndarray | None, rep
             "model_bytes": embedder.bundle.tflite_path.stat().st_size, "pi": pi_estimate(embedder.bundle)}
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process from /proc/self/stat (fields 14 and 15)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_listening(bundle_dir: Path, seconds: float) -> dict:
+    """CPU % of one core used by the real daemon loop fed in real time with `seconds` of room noise
+    (-60 dBFS: VAD only) and then of continuous demo speech (VAD, embedding, scoring, events)."""
+    from device.config import Config
+    from device.daemon import run_daemon
+    from device.enroll import Enroller
+    from device.sources import FileSource
+    from device.store import Store
+
+    n = int(seconds * 16000)
+    speech = np.resize(np.concatenate([load_audio(p) for p in sorted(CLIPS.glob("*-test-*.flac"))]), n)
+    noise = (1e-3 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+    out: dict = {"seconds_each": seconds}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Config(model=str(bundle_dir), store=str(Path(tmp) / "store.db"), policy="eer")
+        embedder = Embedder(bundle_dir)
+        with Store(cfg.store_path) as store:
+            enroller = Enroller.for_store(store, embedder, cfg.override(**{"enroll.consistency": -1e9}), "alan")
+            for p in sorted(CLIPS.glob("alan-enroll-*.flac")):
+                enroller.add(load_audio(p), p.name)
+            enroller.save(store)
+        for name, audio in (("idle", noise), ("talking", speech)):
+            path = Path(tmp) / f"{name}.wav"
+            save_wav(path, audio)
+            c0, t0 = cpu_seconds(), time.perf_counter()
+            counters = run_daemon(cfg, FileSource(path, cfg.audio.block_ms, realtime=True), threading.Event())
+            out[f"{name}_cpu_pct"] = round(100 * (cpu_seconds() - c0) / (time.perf_counter() - t0), 2)
+            out[f"{name}_utterances"] = counters.utterances
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", required=True, help="model bundle folder")
     p.add_argument("--runtime", choices=("tflite_runtime", "ai_edge_litert"), help="default: first that imports")
     p.add_argument("--audio", help="a speech file to time on (default: seeded noise)")
     p.add_argument("--reps", type=int, default=50)
+    p.add_argument("--cpu-seconds", type=float, default=0, help="also measure daemon CPU %% (seconds per state)")
     p.add_argument("--out", required=True, help="JSON to write")
     a = p.parse_args(argv)
     result = measure(Path(a.bundle), a.runtime, load_audio(a.audio) if a.audio else None, a.reps)
+    if a.cpu_seconds:
+        result["cpu_listening"] = cpu_listening(Path(a.bundle), a.cpu_seconds)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("quantization", "runtime", "ms_per_3s_median", "rtf")}))
