@@ -44,6 +44,17 @@ def time_utterance(encoder: VoiceEncoder, audio: np.ndarray, reps: int) -> list[
     return times
 
 
+def macs_per_utterance(encoder: VoiceEncoder, audio: np.ndarray) -> int:
+    """Multiply-accumulates of embed_utterance on `audio` after preprocessing: LSTM gates and the
+    output projection for every frame of every 1.6-s partial it slides over the utterance."""
+    _, mel_slices = encoder.compute_partial_slices(len(preprocess_wav(audio, source_sr=SR)), 1.3, 0.75)
+    frames = sum(s.stop - s.start for s in mel_slices)
+    lstm = encoder.lstm
+    per_frame = sum(4 * lstm.hidden_size * (n_in + lstm.hidden_size)
+                    for n_in in [lstm.input_size] + [lstm.hidden_size] * (lstm.num_layers - 1))
+    return int(frames * per_frame) + len(mel_slices) * encoder.linear.in_features * encoder.linear.out_features
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="corpus root the trial paths are relative to")
@@ -62,12 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out.with_suffix(".npz"), paths=np.array([str(x) for x in paths]), vectors=np.stack(vectors))
-    times = time_utterance(encoder, three_seconds(paths[0]), a.reps)
+    clip = three_seconds(paths[0])
+    times = time_utterance(encoder, clip, a.reps)
     weights = Path(resemblyzer.__file__).with_name("pretrained.pt")
     info = {"system": "resemblyzer", "version": "0.1.4", "torch": torch.__version__, "threads": 1,
             "n_files": len(paths), "embed_all_seconds": round(embed_seconds, 2),
             "ms_per_3s_median": round(float(np.median(times)), 3), "ms_per_3s_min": round(min(times), 3),
-            "reps": a.reps, "weights_bytes": weights.stat().st_size,
+            "reps": a.reps, "macs_per_3s_utterance": macs_per_utterance(encoder, clip), "weights_bytes": weights.stat().st_size,
             "parameters": int(sum(t.numel() for t in encoder.parameters()))}
     out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info))

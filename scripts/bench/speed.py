@@ -23,6 +23,7 @@ import numpy as np
 from device.audio import load_audio, save_wav
 from device.bundle import Bundle
 from device.embedder import Embedder, window_starts
+from device.features import mfcc
 
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO / "device" / "demo_clips"
@@ -86,10 +87,16 @@ def measure(bundle_dir: Path, runtime: str | None, audio: np.ndarray | None, rep
         if i:  # the first call is a warm-up
             times.append(1000 * (time.perf_counter() - t0))
     median = float(np.median(times))
+    feats = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        mfcc(clip, embedder.features)
+        feats.append(1000 * (time.perf_counter() - t0))
     model_macs = pi_estimate(embedder.bundle)["macs_per_3s_utterance"]
     return {"bundle": str(bundle_dir), "quantization": embedder.bundle.quantization,
             "runtime": embedder.runtime.name, "runtime_version": embedder.runtime.version, "threads": 1,
             "reps": reps, "ms_per_3s_median": round(median, 3), "ms_per_3s_min": round(min(times), 3),
+            "features_ms_median": round(float(np.median(feats)), 3),
             "rtf": round(median / 1000 / UTTERANCE_SECONDS, 5),
             "effective_gmacs_here": round(model_macs / (median / 1000) / 1e9, 3),
             "model_bytes": embedder.bundle.tflite_path.stat().st_size, "pi": pi_estimate(embedder.bundle)}
