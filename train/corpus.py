@@ -89,7 +89,7 @@ def mbrola_voices() -> list[Voice]:
         if not match:
             continue
         code = match.group(1)
-        if code.startswith(MBROLA_EXCLUDED_PREFIXES) or code in MBROLA_EXCLUDED or not (MBROLA_DB / code).exists():
+        if code.startswith(MBROLA_EXCLUDED_PREFIXES) or code in MBROLA_EXCLUDED or not (MBROLA_DB / code / code).is_file():
             continue
         gender = {"M": "male", "F": "female"}.get(cols[2][-1], "unknown")
         voices[code] = Voice(f"mb-{code}", "mbrola", f"mb-{code}", cols[1], gender)
@@ -125,9 +125,22 @@ def discover_voices() -> list[Voice]:
 
 # ---------------------------------------------------------------- synthesis
 
-def _run(cmd: list[str], stdin: str | None = None) -> bool:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, encoding="utf-8")
-    return proc.returncode == 0
+def _run(cmd: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, encoding="utf-8")
+
+
+def _mbrola(voice: Voice, text: str, rate: float, pitch: float, raw: Path) -> bool:
+    """espeak-ng writes MBROLA phonemes and the mbrola binary renders them.
+
+    Not `espeak-ng -w`: its built-in MBROLA link gives slightly different samples run to run for
+    some voices (e.g. mb-nz1, mb-in2), while standalone mbrola on the same phonemes is repeatable.
+    """
+    code = voice.voice.removeprefix("mb-")
+    pho = _run(["espeak-ng", "-q", "-v", voice.voice, "-s", str(round(165 * rate)), "-p", str(round(50 * pitch)),
+                "--pho", text])
+    if pho.returncode != 0 or not pho.stdout.strip():
+        return False
+    return _run(["mbrola", "-e", str(MBROLA_DB / code / code), "-", str(raw)], stdin=pho.stdout).returncode == 0
 
 
 def synthesize(voice: Voice, text: str, rate: float, pitch: float, out: Path, tmp: Path,
@@ -136,16 +149,15 @@ def synthesize(voice: Voice, text: str, rate: float, pitch: float, out: Path, tm
     raw = tmp / f"{out.stem}.raw.wav"
     raw.unlink(missing_ok=True)
     if voice.engine == "mbrola":
-        ok = _run(["espeak-ng", "-v", voice.voice, "-s", str(round(165 * rate)), "-p", str(round(50 * pitch)),
-                   "-w", str(raw), text])
+        ok = _mbrola(voice, text, rate, pitch, raw)
     else:
         ok = _run(["RHVoice-test", "-p", voice.voice, "-r", str(round(100 * rate)), "-t", str(round(100 * pitch)),
-                   "-o", str(raw)], stdin=text)
+                   "-o", str(raw)], stdin=text).returncode == 0
     if not ok or not raw.exists() or raw.stat().st_size < 1000:
         return 0.0
     effects = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
     effects += ["trim", "0", str(max_s)] if max_s else []
-    if not _run(["sox", "-R", str(raw), "-r", str(SR), "-c", "1", "-b", "16", str(out), *effects, "norm", "-3"]):
+    if _run(["sox", "-R", str(raw), "-r", str(SR), "-c", "1", "-b", "16", str(out), *effects, "norm", "-3"]).returncode:
         return 0.0
     return sf.info(str(out)).frames / SR
 
