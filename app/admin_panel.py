@@ -23,6 +23,7 @@ from device.runtime import RuntimeMissing
 from device.store import Store, StoreError
 
 UNLOCKED = "admin_unlocked"
+FLASH = "admin_flash"
 
 
 def admin_section(cfg: Config, store: Store) -> None:
@@ -34,6 +35,8 @@ def admin_section(cfg: Config, store: Store) -> None:
     if not st.session_state.get(UNLOCKED):
         unlock(store)
         return
+    if FLASH in st.session_state:
+        st.success(st.session_state.pop(FLASH))
     if st.button("Lock admin actions", key="admin_lock"):
         st.session_state[UNLOCKED] = False
         st.rerun()
@@ -87,12 +90,20 @@ def enroll(cfg: Config, store: Store) -> None:
                f"({enroller.progress:.0%}), quality {speaker.quality:.2f}{more}")
 
 
+def done(message: str) -> None:
+    """Report success after a rerun, so every widget on the page already shows the change."""
+    st.session_state[FLASH] = message
+    st.rerun()
+
+
 def delete(store: Store) -> None:
     st.subheader("Delete a speaker")
     names = [s.name for s in store.list_speakers()]
     name = st.selectbox("Speaker", names, key="delete_name")
     if st.button("Delete speaker", key="delete_go", disabled=not names) and name:
-        st.success(f"deleted {name}") if store.delete_speaker(name) else st.error(f"no speaker named {name!r}")
+        if store.delete_speaker(name):
+            done(f"deleted {name}")
+        st.error(f"no speaker named {name!r}")
 
 
 def policy(cfg: Config, store: Store) -> None:
@@ -114,7 +125,7 @@ def policy(cfg: Config, store: Store) -> None:
             st.error(str(exc))
             return
         store.set_setting("policy", value)
-        st.success(f"policy {value}: threshold {threshold:+.3f}, in force for the daemon's next utterance")
+        done(f"policy {value}: threshold {threshold:+.3f}, in force for the daemon's next utterance")
 
 
 def profiles(cfg: Config, store: Store) -> None:
@@ -140,4 +151,4 @@ def profiles(cfg: Config, store: Store) -> None:
             except StoreError as exc:
                 st.error(str(exc))
                 return
-            st.success(f"imported {len(names)} speakers: {', '.join(names) or 'none'}")
+            done(f"imported {len(names)} speakers: {', '.join(names) or 'none'}")

@@ -16,7 +16,7 @@ def score_timeline(events: list[Event]) -> alt.LayerChart:
     data = pd.DataFrame([{"time": dt.datetime.fromtimestamp(e.time), "score": e.score, "threshold": e.threshold,
                           "decision": "accept" if e.accepted else "reject", "speaker": e.speaker or "–"}
                          for e in events])
-    x = alt.X("time:T", title=None)
+    x = alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M:%S"))
     points = alt.Chart(data).mark_circle(size=60).encode(
         x=x, y=alt.Y("score:Q", title="score"),
         color=alt.Color("decision:N", scale=alt.Scale(domain=["accept", "reject"], range=["#2e9d4f", "#d1453b"])),
@@ -28,10 +28,16 @@ def score_timeline(events: list[Event]) -> alt.LayerChart:
 
 
 def mfcc_heatmap(mfcc: np.ndarray) -> alt.Chart:
-    """Frames on x, cepstral coefficients on y (c0 at the bottom)."""
-    frames, ceps = mfcc.shape
+    """Frames on x, cepstral coefficients on y (c0 at the bottom).
+
+    Each coefficient is standardised over the utterance before colouring: c0 (energy) spans a far
+    wider range than the others and would otherwise flatten the whole picture to one colour.
+    """
+    values = np.asarray(mfcc, dtype=np.float32)
+    values = (values - values.mean(axis=0)) / (values.std(axis=0) + 1e-6)
+    frames, ceps = values.shape
     data = pd.DataFrame({"frame": np.repeat(np.arange(frames), ceps), "coefficient": np.tile(np.arange(ceps), frames),
-                         "value": np.asarray(mfcc, dtype=np.float32).ravel()})
+                         "value": values.ravel()})
     return alt.Chart(data).mark_rect().encode(
         x=alt.X("frame:O", title="time (frames)", axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("coefficient:O", title="MFCC", sort="descending"),

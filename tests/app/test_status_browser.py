@@ -90,8 +90,8 @@ def device(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPa
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_http(f"http://127.0.0.1:{port}/_stcore/health", server)
-        yield {"url": f"http://127.0.0.1:{port}/", "store": store, "names": names,
-               "sample": speakers[names[0]][7], "daemon": daemon}
+        yield {"url": f"http://127.0.0.1:{port}/", "store": store, "names": names, "sample": speakers[names[0]][7],
+               "enroll": speakers[names[0]][:3]}
     finally:
         stop(daemon)
         stop(server)
@@ -143,12 +143,15 @@ def test_upload_gets_a_decision_and_bad_files_a_clear_message(device: dict, page
     expect = sync_api.expect
     page.goto(device["url"])
     uploader(page, "A recording").set_input_files(str(device["sample"]))
+    expect(page.get_by_text(device["sample"].name)).to_be_visible()
     page.get_by_role("button", name="Decide").click()
     expect(page.get_by_text(re.compile(r"score [+-]\d\.\d+ against threshold"))).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"(ACCEPT|REJECT)")).first).to_be_visible()
     snapshot(page, "status-tryit.png")
     uploader(page, "A recording").set_input_files({"name": "bad.wav", "mimeType": "audio/wav",
                                                    "buffer": b"this is not audio at all"})
+    expect(page.get_by_text("bad.wav", exact=True)).to_be_visible()
+    page.wait_for_timeout(500)  # the upload's rerun redraws the Decide button
     page.get_by_role("button", name="Decide").click()
     expect(page.get_by_text("bad.wav: not a readable audio file")).to_be_visible()
 
@@ -177,4 +180,15 @@ def test_admin_refused_without_password_then_works(device: dict, page) -> None:
     expect(page.get_by_text(f"deleted {victim}")).to_be_visible()
     with Store(device["store"]) as store:
         assert [s.name for s in store.list_speakers()] == device["names"][1:]
+
+    page.get_by_label("Name", exact=True).fill("newcomer")
+    page.get_by_label("Name", exact=True).press("Enter")
+    uploader(page, "Samples").set_input_files([str(p) for p in device["enroll"]])
+    expect(page.get_by_text(device["enroll"][-1].name, exact=True)).to_be_visible()
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Enroll", exact=True).click()
+    expect(page.get_by_text(re.compile(r"newcomer: profile saved, 3 samples"))).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(rf"\[\s*\d+%\] {device['enroll'][0].name}: ok"))).to_be_visible()
+    with Store(device["store"]) as store:
+        assert store.get_speaker("newcomer").n_samples == 3
     snapshot(page, "status-admin.png")
