@@ -1,4 +1,4 @@
-"""`python -m device ...`: devices, enroll, verify, identify, run, profiles, status.
+"""`python -m device ...`: devices, enroll, verify, identify, run, profiles, status, set-admin-password.
 
 Exit codes: 0 success (verify/identify: accepted), 1 rejected, 2 an error (message on stderr
 naming the file or speaker at fault).
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from device.admin import AdminError, set_password, set_password_interactively
 from device.audio import AudioError, load_audio
 from device.bundle import Bundle, BundleError
 from device.config import Config, ConfigError
@@ -31,7 +32,7 @@ from device.sources import FileSource, MicSource, list_devices
 from device.store import Store, StoreError
 from device.vad import Segmenter
 
-EXPECTED = (AudioError, BundleError, ConfigError, EnrollError, FeatureConfigError, RecognitionError, RuntimeMissing,
+EXPECTED = (AdminError, AudioError, BundleError, ConfigError, EnrollError, FeatureConfigError, RecognitionError, RuntimeMissing,
             StoreError, OSError)
 
 
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("devices", parents=[common], help="list audio input devices")
     sub.add_parser("status", parents=[common], help="show the daemon status recorded in the store")
+    a = sub.add_parser("set-admin-password", parents=[common], help="set the status page's admin password")
+    a.add_argument("--stdin", action="store_true", help="read the password from one line of stdin (no prompt)")
 
     e = sub.add_parser("enroll", parents=[common], help="enroll (or add samples for) a speaker")
     e.add_argument("name")
@@ -121,6 +124,17 @@ def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
     with Store(cfg.store_path, readonly=True) as store:
         status = store.status()
     out(args, status, "\n".join(f"{k:>14}: {v}" for k, v in sorted(status.items())))
+    return 0
+
+
+def cmd_set_admin_password(args: argparse.Namespace, cfg: Config) -> int:
+    with Store(cfg.store_path) as store:
+        if args.stdin:
+            set_password(store, sys.stdin.readline().rstrip("\n"))
+        else:
+            set_password_interactively(store)
+    out(args, {"admin_password": "set", "store": str(cfg.store_path)},
+        f"admin password set in {cfg.store_path}; the status page's admin actions are on")
     return 0
 
 
@@ -237,4 +251,5 @@ def cmd_profiles(args: argparse.Namespace, cfg: Config) -> int:
 
 
 COMMANDS = {"devices": cmd_devices, "status": cmd_status, "enroll": cmd_enroll, "verify": cmd_recognize,
-            "identify": cmd_recognize, "run": cmd_run, "profiles": cmd_profiles}
+            "identify": cmd_recognize, "run": cmd_run, "profiles": cmd_profiles,
+            "set-admin-password": cmd_set_admin_password}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from device import admin
 from device.store import Store
+from tests.conftest import run
 
 
 @pytest.fixture
@@ -60,3 +62,14 @@ def test_wrong_attempts_are_throttled_and_persist(store: Store, tmp_path: Path) 
     assert admin.check_password(store, "correct horse", now=t + 3 + 2 * admin.BASE_DELAY_S).ok
     assert admin.lockout_remaining(store, now=t + 10) == 0
     assert admin.delay_after(100) == admin.MAX_DELAY_S
+
+
+def test_cli_set_admin_password(tmp_path: Path) -> None:
+    store_path = tmp_path / "s" / "store.db"
+    cli = [sys.executable, "-m", "device", "set-admin-password", "--store", store_path, "--stdin"]
+    proc = run(cli, input="short\n", timeout=60)
+    assert proc.returncode == 2 and "at least 8 characters" in proc.stderr
+    proc = run(cli, input="correct horse\n", timeout=60)
+    assert proc.returncode == 0 and "admin password set" in proc.stdout, proc.stderr
+    with Store(store_path) as store:
+        assert admin.check_password(store, "correct horse").ok
