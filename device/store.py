@@ -212,13 +212,17 @@ class Store:
 
     # --- speakers -------------------------------------------------------------------------------
 
-    def list_speakers(self) -> list[Speaker]:
+    def _speakers(self, where: str = "", params: tuple = ()) -> list[Speaker]:
         rows = self._db.execute("SELECT name, model, model_sha, embedding, n_samples, speech_seconds, quality, "
-                                "created, updated FROM speakers ORDER BY name").fetchall()
+                                f"created, updated FROM speakers {where} ORDER BY name", params).fetchall()
         return [Speaker(r[0], r[1], r[2], _vec(r[3]), *r[4:]) for r in rows]
 
+    def list_speakers(self) -> list[Speaker]:
+        return self._speakers()
+
     def get_speaker(self, name: str) -> Speaker | None:
-        return next((s for s in self.list_speakers() if s.name == name), None)
+        found = self._speakers("WHERE name = ?", (name,))
+        return found[0] if found else None
 
     def samples(self, name: str) -> list[Sample]:
         rows = self._db.execute(
