@@ -51,9 +51,12 @@ def test_identify_from_mic_through_alsa_file_pcm(store_with_two: tuple[Config, d
     env = alsa_file_env(tmp_path / "home", pcm)
     # The file pcm is unpaced (and yields silence after the file): a big ring buffer keeps every sample.
     (tmp_path / "mic.toml").write_text("[audio]\nqueue_seconds = 600.0\n")
-    proc = run([sys.executable, "-m", "device", "identify", "--mic", "--device", FILE_PCM, "--json", "--timeout", "20",
-                "--config", tmp_path / "mic.toml",
-                "--model", cfg.model, "--store", cfg.store, "--policy", "eer"], env=env, timeout=60)
+    for _ in range(3):  # a reader starved by a busy machine can still lose blocks: that run proves nothing
+        proc = run([sys.executable, "-m", "device", "identify", "--mic", "--device", FILE_PCM, "--json", "--timeout", "20",
+                    "--config", tmp_path / "mic.toml", "--model", cfg.model, "--store", cfg.store, "--policy", "eer"],
+                   env=env, timeout=60)
+        if "ring buffer full" not in proc.stderr:
+            break
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     heard = json.loads(proc.stdout)
     # The same samples segmented and scored offline must give the same answer: the stream is exact.
