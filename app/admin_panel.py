@@ -19,6 +19,7 @@ from device.bundle import BundleError
 from device.config import Config, ConfigError
 from device.embedder import Embedder
 from device.enroll import Enroller, EnrollError
+from device.names import SpeakerNameError
 from device.runtime import RuntimeMissing
 from device.store import Store, StoreError
 
@@ -82,7 +83,7 @@ def enroll(cfg: Config, store: Store) -> None:
         if not enroller.new:
             raise EnrollError(f"{name}: no usable sample, nothing saved")
         speaker = enroller.save(store)
-    except (EnrollError, BundleError, RuntimeMissing, StoreError) as exc:
+    except (EnrollError, BundleError, RuntimeMissing, SpeakerNameError, StoreError) as exc:
         st.error(str(exc))
         return
     more = "" if enroller.progress >= 1 else " — upload more samples to complete the profile"

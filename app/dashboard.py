@@ -1,7 +1,6 @@
 """The read-only part of the page, re-run every two seconds as a fragment: health, live events,
-today's counts, enrolled speakers and the last utterance's MFCC heatmap.
-
-The verification lockout state per speaker is not shown: neither the store nor the daemon records one.
+today's counts, enrolled speakers (with any verification lockout, device/lockout.py) and the last
+utterance's MFCC heatmap.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from app.resources import load_bundle, open_store
 from app.tables import events_table, speakers_table, todays_counts
 from device.bundle import Bundle, BundleError
 from device.config import Config
+from device.lockout import locked_speakers
 from device.store import Event, Store
 
 EVENTS_SHOWN = 20
@@ -41,6 +41,8 @@ def live(cfg: Config) -> None:
             st.dataframe(speakers_table(speakers, events), hide_index=True, width="stretch")
         else:
             st.write("Nobody is enrolled yet.")
+        for name, left in locked_speakers(store).items():
+            st.warning(f"Verification of {name} is locked out after repeated failures: {duration(left)} left.")
 
 
 def health(cfg: Config, store: Store, status: dict[str, Any]) -> None:

@@ -21,7 +21,10 @@ MIN_SR = 4000
 MAX_SR = 384000
 MAX_CHANNELS = 2
 SILENCE_PEAK = 1e-4  # about -80 dBFS: nothing a microphone records is this quiet
-MAX_SECONDS = 2 * 3600
+# A whole-file load is held in memory (float32, plus resampling copies), so it is bounded: 10 min at
+# 48 kHz stereo already peaks near 300 MB, and no utterance or enrollment sample is that long.
+# Longer 16 kHz recordings stream through sources.FileSource instead.
+MAX_SECONDS = 600
 
 Source = str | os.PathLike | BinaryIO | bytes
 

@@ -27,13 +27,15 @@ from device.daemon import RecognitionError, Recognizer, Result, run_daemon
 from device.embedder import Embedder
 from device.enroll import Enroller, EnrollError, SampleFeedback
 from device.features import FeatureConfigError
+from device.lockout import LockedOut
+from device.names import SpeakerNameError
 from device.runtime import RuntimeMissing
 from device.sources import FileSource, MicSource, list_devices
 from device.store import Store, StoreError
 from device.vad import Segmenter
 
-EXPECTED = (AdminError, AudioError, BundleError, ConfigError, EnrollError, FeatureConfigError, RecognitionError, RuntimeMissing,
-            StoreError, OSError)
+EXPECTED = (AdminError, AudioError, BundleError, ConfigError, EnrollError, FeatureConfigError, LockedOut, RecognitionError,
+            RuntimeMissing, SpeakerNameError, StoreError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,6 +197,7 @@ def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
         recognizer = Recognizer(cfg, store, args.policy)
         claims = [args.claim] if args.command == "verify" else []
         recognizer.claimed_profiles(claims)  # an unknown claim fails before anyone is asked to speak
+        recognizer.lockout.allowed(claims)  # and so does a locked-out one
         if args.file:
             audio, label = load_audio(args.file), str(args.file)
         else:

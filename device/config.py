@@ -57,6 +57,20 @@ class EnrollConfig:
 
 
 @dataclass
+class LockoutConfig:
+    """Verification lockout (device/lockout.py): refuse a claimed speaker for `cooldown_s` after
+    `max_failures` rejected verifications within `window_s`."""
+
+    max_failures: int = 5
+    window_s: float = 300.0
+    cooldown_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        if self.max_failures < 1 or self.window_s <= 0 or self.cooldown_s < 0:
+            raise ConfigError("lockout.max_failures must be at least 1, window_s positive, cooldown_s not negative")
+
+
+@dataclass
 class Config:
     model: str = DEFAULT_MODEL
     store: str = DEFAULT_STORE
@@ -68,6 +82,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
+    lockout: LockoutConfig = field(default_factory=LockoutConfig)
 
     def __post_init__(self) -> None:
         if self.event_retention < 1 or self.threads < 1 or self.heartbeat_s <= 0:

@@ -23,6 +23,7 @@ from device.audio import TARGET_SR, to_mono_16k
 from device.bundle import Bundle
 from device.config import Config
 from device.embedder import Embedder
+from device.lockout import Lockout
 from device.scoring import Decision, Scorer, identify, verify
 from device.sources import AudioSource
 from device.store import Event, Store
@@ -75,6 +76,7 @@ class Recognizer:
         self.bundle = Bundle.load(cfg.model)
         self.embedder = Embedder(self.bundle, threads=cfg.threads)
         self.scorer = Scorer.for_bundle(self.bundle)
+        self.lockout = Lockout(store, cfg.lockout)
         self.policy_override = policy
         self.policy_in_use = self.policy  # the policy of the latest decision (readable from any thread)
         self.bundle.threshold(self.policy_in_use)  # fail now, not on the first utterance
@@ -109,6 +111,7 @@ class Recognizer:
     def recognize(self, audio: np.ndarray, claims: Sequence[str] = (), label: str = "utterance") -> Result:
         """Identify among everyone enrolled, or verify against `claims` (the best-scoring claim)."""
         audio = to_mono_16k(audio, TARGET_SR, label)
+        claims = self.lockout.allowed(claims)  # a locked-out claim is refused before it is scored
         candidates = self.claimed_profiles(claims) if claims else self.profiles()
         if not candidates:
             raise RecognitionError(f"nobody is enrolled with model {self.bundle.name!r} (python -m device enroll NAME)")
@@ -120,6 +123,8 @@ class Recognizer:
             decision = verify(self.scorer, profile, emb.vector, name, threshold)
         else:
             decision = identify(self.scorer, candidates, emb.vector, threshold)
+        if claims:
+            self.lockout.record(claims, decision.speaker if decision.accepted else None)
         frames, voiced = frame_labels(audio, self.cfg.vad.aggressiveness)
         kind = "verify" if claims else "identify"
         return Result(kind, decision, decision.speaker if claims else None, emb.seconds, speech_seconds(voiced),

@@ -21,6 +21,7 @@ import soundfile as sf
 from device.audio import TARGET_SR, to_mono_16k
 from device.config import Config
 from device.embedder import Embedder
+from device.names import check_name
 from device.scoring import Scorer, unit
 from device.store import Sample, Speaker, Store
 from device.vad import frame_labels, snr_db, speech_seconds
@@ -55,8 +56,7 @@ class Enroller:
 
     def __init__(self, embedder: Embedder, cfg: Config, name: str, existing: list[Sample] | None = None,
                  replace: bool = False) -> None:
-        if not name.strip():
-            raise EnrollError("speaker name is empty")
+        check_name(name)  # refuse a bad name before anyone is asked to speak
         self.embedder, self.cfg, self.name = embedder, cfg, name
         bundle = embedder.bundle
         self.scorer = Scorer.for_bundle(bundle)

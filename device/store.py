@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from device.config import DEFAULT_STORE
+from device.names import check_name
 
 SCHEMA_VERSION = 1
 EXPORT_FORMAT = "speakerid-profiles"
@@ -243,6 +244,7 @@ class Store:
 
     def save_speaker(self, speaker: Speaker, new_samples: list[Sample], replace: bool = False) -> None:
         """Write a profile and its new samples atomically; `replace` drops the old samples first."""
+        check_name(speaker.name)
         now = time.time()
         with self._write() as db:
             row = db.execute("SELECT id, created FROM speakers WHERE name = ?", (speaker.name,)).fetchone()

@@ -14,6 +14,7 @@ echo "== tests/workstation (.venv-train: tensorflow, librosa)"
 .venv-train/bin/python -m pytest tests/workstation "$@" || status=1
 device_tests=(tests/device)
 [ -d tests/app ] && device_tests+=(tests/app)
+[ -d tests/reliability ] && device_tests+=(tests/reliability)
 echo "== ${device_tests[*]} (.venv-device: tflite-runtime 2.14, numpy<2)"
 .venv-device/bin/python -m pytest "${device_tests[@]}" "$@" || status=1
 exit $status
