@@ -52,7 +52,7 @@ def _checked(cmd: list) -> None:
 @pytest.fixture(scope="session")
 def tiny_corpus() -> Path:
     """12 synthetic speakers x 6 utterances with splits (>= 2 validation speakers) and trial lists."""
-    key = _code_hash("train/corpus.py", "train/sentences.py", "train/augment.py", "scripts/make_corpus.sh")
+    key = _code_hash("train/corpus.py", "train/sentences.py", "train/augment.py", "scripts/make_corpus.sh") + "-12x6"
     return _built(ASSETS / "corpus", key, lambda t: _checked(
         ["bash", REPO / "scripts/make_corpus.sh", "--out", t, "--speakers", "12", "--utts", "6"]))
 
@@ -70,6 +70,7 @@ def tiny_run(tiny_corpus: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run: Path, tiny_corpus: Path) -> Path:
     """The tiny run exported (dynamic-range quantization) and checked in both device runtimes."""
-    key = _code_hash("export/*.py", "device/*.py") + (tiny_run / ".built").read_text()
+    key = _code_hash("export/*.py", "device/features.py", "device/bundle.py", "device/embedder.py", "device/runtime.py",
+                     "device/scoring.py") + (tiny_run / ".built").read_text()
     return _built(ASSETS / "bundle", key, lambda t: _checked(
         [TRAIN_PY, "-m", "export", "--run", tiny_run, "--out", t, "--quant", "dynamic"]))

@@ -240,9 +240,11 @@ def select_voices(candidates: list[Voice], n: int | None, pool: ThreadPoolExecut
 # ---------------------------------------------------------------- splits and trials
 
 def _split_sizes(n: int) -> dict[str, int]:
-    """Global split sizes; the test split gets at least two speakers (for non-target trials) when n >= 3."""
+    """Global split sizes. Test and validation each get at least two speakers (non-target trials need
+    two) when n >= 3 and n >= 6 respectively."""
     test = max(2, round(n * SPLIT_FRACTIONS["test"])) if n >= 3 else round(n * SPLIT_FRACTIONS["test"])
-    val = min(round(n * SPLIT_FRACTIONS["val"]), n - test - 1) if n > test else 0
+    val = round(n * SPLIT_FRACTIONS["val"])
+    val = min(max(2, val) if n >= 6 else val, n - test - 1) if n > test else 0
     return {"train": n - test - val, "val": val, "test": test}
 
 
