@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -31,7 +32,7 @@ from device.lockout import LockedOut
 from device.names import SpeakerNameError
 from device.runtime import RuntimeMissing
 from device.sources import FileSource, MicSource, list_devices
-from device.store import Store, StoreError
+from device.store import Store, StoreError, store_failure
 from device.vad import Segmenter
 
 EXPECTED = (AdminError, AudioError, BundleError, ConfigError, EnrollError, FeatureConfigError, LockedOut, RecognitionError,
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args, cfg)
     except EXPECTED as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # e.g. a store damaged after it opened: refuse, no traceback
+        print(f"error: {store_failure(cfg.store_path, exc)}", file=sys.stderr)
         return 2
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -111,6 +112,9 @@ class Recognizer:
     def recognize(self, audio: np.ndarray, claims: Sequence[str] = (), label: str = "utterance") -> Result:
         """Identify among everyone enrolled, or verify against `claims` (the best-scoring claim)."""
         audio = to_mono_16k(audio, TARGET_SR, label)
+        if len(audio) < self.cfg.vad.min_utterance_s * TARGET_SR:  # too little to judge: refuse, don't guess
+            raise RecognitionError(f"{label}: {len(audio) / TARGET_SR:.2f} s of audio is too short; "
+                                   f"at least {self.cfg.vad.min_utterance_s:.1f} s (vad.min_utterance_s) is needed")
         claims = self.lockout.allowed(claims)  # a locked-out claim is refused before it is scored
         candidates = self.claimed_profiles(claims) if claims else self.profiles()
         if not candidates:
@@ -151,6 +155,7 @@ class Heartbeat(threading.Thread):
 class Counters:
     utterances: int = 0
     errors: int = 0
+    store_errors: int = 0  # decisions made but not recorded (e.g. disk full)
     last_decision: str = ""
 
 
@@ -171,7 +176,8 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
         stats = getattr(source, "stats", None)
         return {"utterances": counters.utterances, "errors": counters.errors, "policy": recognizer.policy_in_use,
                 "audio_device": getattr(stats, "device", source.name),
-                "audio_errors": getattr(stats, "errors", 0), "last_decision": counters.last_decision}
+                "audio_errors": getattr(stats, "errors", 0), "store_errors": counters.store_errors,
+                "last_decision": counters.last_decision}
 
     heartbeat = Heartbeat(cfg, status)
     heartbeat.start()
@@ -197,11 +203,15 @@ def _handle(recognizer: Recognizer, store: Store, utterance: np.ndarray, claims:
     counters.utterances += 1
     try:
         result = recognizer.recognize(utterance, claims, label=f"utterance {counters.utterances}")
-        store.add_event(result.event())
     except Exception as exc:  # one bad utterance must never stop the daemon
         counters.errors += 1
         log.error("utterance %d skipped: %s", counters.utterances, exc, exc_info=not isinstance(exc, ValueError))
         return
+    try:
+        store.add_event(result.event())
+    except sqlite3.Error as exc:  # a full or failing disk loses the record, not the decision
+        counters.store_errors += 1
+        log.error("utterance %d: decision not recorded in the store: %s", counters.utterances, exc)
     counters.last_decision = result.line()
     if emit is not None:
         emit(result)

@@ -85,6 +85,16 @@ class StoreError(RuntimeError):
     """A store this software cannot use; the message names the file."""
 
 
+RECOVERY = ("it is never replaced by an empty one: move it aside, then re-enroll or `python -m device profiles "
+            "import` a recent export (docs/RELIABILITY.md, 'A damaged store')")
+
+
+def store_failure(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The StoreError for an SQLite failure on `path`; a damaged file gets the recovery step."""
+    damaged = getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+    return StoreError(f"{path}: not a usable SQLite store ({exc})" + (f"; {RECOVERY}" if damaged else ""))
+
+
 @dataclass
 class Sample:
     embedding: np.ndarray
@@ -174,7 +184,7 @@ class Store:
             self._db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise StoreError(f"{self.path}: not a usable SQLite store ({exc})") from None
+            raise store_failure(self.path, exc) from None
         except StoreError:
             self._db.close()
             raise
