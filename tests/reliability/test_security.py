@@ -20,9 +20,9 @@ from device.daemon import run_daemon
 from device.lockout import LockedOut, Lockout, locked_speakers
 from device.store import Store
 from tests.conftest import DEVICE_PY, run
+from tests.device.test_daemon import ListSource
+from tests.device.test_enroll import corpus_speakers
 from tests.reliability.helpers import enroll_cli, write_config
-from tests.test_daemon import ListSource
-from tests.test_enroll import corpus_speakers
 
 CFG = LockoutConfig(max_failures=3, window_s=60.0, cooldown_s=600.0)
 
