@@ -24,7 +24,7 @@ from device import admin
 from device.audio import load_audio, save_wav
 from device.store import Store
 from tests.conftest import DEVICE_PY, REPO, run
-from tests.test_enroll import corpus_speakers
+from tests.device.test_enroll import corpus_speakers
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "build" / "artifacts"

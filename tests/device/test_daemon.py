@@ -23,7 +23,7 @@ from device.enroll import Enroller
 from device.sources import MicSource
 from device.store import Store
 from tests.conftest import REPO
-from tests.test_enroll import corpus_speakers
+from tests.device.test_enroll import corpus_speakers
 
 GAP = np.zeros(16000, np.float32)
 

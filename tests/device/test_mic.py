@@ -25,7 +25,7 @@ from device.store import Store
 from device.vad import Segmenter
 from tests.audio_env import FILE_PCM, PulseNullSink, alsa_file_env
 from tests.conftest import REPO, run
-from tests.test_enroll import corpus_speakers
+from tests.device.test_enroll import corpus_speakers
 
 
 @pytest.fixture(scope="module")
