@@ -193,7 +193,10 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
     finally:
         heartbeat.done.set()
         heartbeat.join()
-        store.heartbeat({**status(), "state": "stopped"})
+        try:
+            store.heartbeat({**status(), "state": "stopped"})
+        except sqlite3.Error as exc:  # e.g. the disk is full: the stop itself must still be clean
+            log.warning("could not record the stop in the store: %s", exc)
         store.close()
     return counters
 

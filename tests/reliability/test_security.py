@@ -13,13 +13,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from device.audio import load_audio
 from device.config import Config, ConfigError, LockoutConfig
 from device.daemon import run_daemon
 from device.lockout import LockedOut, Lockout, locked_speakers
 from device.store import Store
-from tests.conftest import DEVICE_PY, run
+from tests.conftest import DEVICE_PY, REPO, run
 from tests.device.test_daemon import ListSource
 from tests.device.test_enroll import corpus_speakers
 from tests.reliability.helpers import enroll_cli, write_config
@@ -127,3 +128,16 @@ def test_export_is_private_and_marked(tiny_bundle: Path, tmp_path: Path) -> None
     assert json.loads(out.read_text())["speakers"] == []
     assert stat.S_IMODE(out.stat().st_mode) & 0o077 == 0
 
+
+
+def test_status_page_shows_locked_speakers(tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEAKERID_STORE", str(tmp_path / "store.db"))
+    monkeypatch.setenv("SPEAKERID_MODEL", str(tiny_bundle))
+    monkeypatch.delenv("SPEAKERID_CONFIG", raising=False)
+    with Store(tmp_path / "store.db") as s:
+        for _ in range(CFG.max_failures):
+            Lockout(s, CFG).record(["ann"], None)
+    at = AppTest.from_file(str(REPO / "app" / "status.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Verification of ann is locked out" in w.value for w in at.warning)
