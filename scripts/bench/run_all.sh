@@ -8,6 +8,7 @@
 #   footprint model files, device install with/without streamlit, the peers' venv
 # and rewrites docs/BENCHMARKS.md and docs/bench/det_<condition>.png.
 # Env: MODEL=models/default DATA=data/corpus RUN=runs/default BENCH=build/bench UTTERANCES=1000
+#      MODES="float32 float16 int8" (quantization modes exported from RUN into build/exports/<mode>)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${MODEL:-models/default} data=${DATA:-data/corpus} run=${RUN:-runs/default} bench=${BENCH:-build/bench}
@@ -20,21 +21,22 @@ bash scripts/setup_apt.sh
 bash scripts/setup_venvs.sh
 bash scripts/bench/setup_peers.sh
 [ -f "$data/trials_short.txt" ] || bash scripts/make_corpus.sh
-[ -f "$model/model.json" ] || { echo "run_all: no bundle at $model (scripts/train_default.sh makes it)" >&2; exit 1; }
 mkdir -p "$bench" docs/bench
 rm -f "$bench"/speed_*.json
 
-bundles=("$model")
+bundles=()
 if [ -f "$run/best.weights.h5" ]; then
-  for mode in float32 float16 int8; do
+  for mode in ${MODES:-float32 float16 int8}; do
     out=build/exports/$mode
     if [ ! -f "$out/model.json" ] || [ "$run/best.weights.h5" -nt "$out/model.json" ]; then
       step "export $mode"
       .venv-train/bin/python -m export --run "$run" --out "$out" --quant "$mode" | tail -1 || continue
     fi
-    [ -f "$out/model.json" ] && bundles+=("$out")
+    [ -f "$out/model.json" ] && ! [ "$out" -ef "$model" ] && bundles+=("$out")
   done
 fi
+[ -f "$model/model.json" ] || { echo "run_all: no bundle at $model (scripts/train_default.sh makes it)" >&2; exit 1; }
+bundles=("$model" "${bundles[@]}")
 
 step "accuracy: Resemblyzer embeddings (.venv-peers)"
 .venv-peers/bin/python -m scripts.bench.resemblyzer_peer --data "$data" --out "$bench/resemblyzer"
