@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +95,10 @@ def speed_section(speeds: list[dict], peer: dict | None) -> list[str]:
         rows.append(["Resemblyzer 0.1.4", f"torch {peer['torch']}", f"{peer['ms_per_3s_median']:.2f}",
                      f"{peer['ms_per_3s_median'] / 3000:.4f}"])
     out += _table(["system", "runtime", "median ms", "real-time factor"], rows) + [""]
+    loads = [s["load_average_1min"] for s in speeds if "load_average_1min" in s]
+    if loads:
+        out += [f"1-minute load average while timing: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores "
+                "(a load above the core count means other work shared the CPU and the times above are pessimistic).", ""]
     cpu = next((s["cpu_listening"] for s in speeds if "cpu_listening" in s), None)
     if cpu:
         out += [f"Daemon CPU load (one core, real-time input, /proc/self/stat): **{cpu['idle_cpu_pct']} %** idle-listening "

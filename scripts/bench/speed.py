@@ -99,6 +99,7 @@ def measure(bundle_dir: Path, runtime: str | None, audio: np.ndarray | None, rep
             "features_ms_median": round(float(np.median(feats)), 3),
             "rtf": round(median / 1000 / UTTERANCE_SECONDS, 5),
             "effective_gmacs_here": round(model_macs / (median / 1000) / 1e9, 3),
+            "load_average_1min": float(Path("/proc/loadavg").read_text().split()[0]),
             "model_bytes": embedder.bundle.tflite_path.stat().st_size, "pi": pi_estimate(embedder.bundle)}
 
 
