@@ -81,7 +81,9 @@ def accuracy_section(acc: dict, plots_rel: str | None) -> list[str]:
             for name, v in acc["systems"].items()]
     any_sys = next(iter(acc["systems"].values()))
     counts = ", ".join(f"{c}: {any_sys[c]['n_target']} target / {any_sys[c]['n_nontarget']} non-target" for c in conds)
-    out = ["## Accuracy", "", f"Trials ({counts}); model `{acc['model']}`.", ""] + _table(header, rows) + [""]
+    meta = _load(Path(acc["model"]) / "model.json") or {}
+    origin = f" (run `{meta['trained_on']['run']}`, {meta.get('quantization')})" if "trained_on" in meta else ""
+    out = ["## Accuracy", "", f"Trials ({counts}); model `{acc['model']}`{origin}.", ""] + _table(header, rows) + [""]
     if plots_rel:
         out += [f"![DET {c}]({plots_rel}/det_{c}.png)" for c in conds] + [""]
     return out
