@@ -10,7 +10,7 @@ from device.audio import load_audio
 from device.config import VadConfig
 from device.vad import FRAME, Segmenter, frame_labels, snr_db, speech_seconds
 
-CLIPS = Path(__file__).resolve().parent.parent / "device" / "demo_clips"
+CLIPS = Path(__file__).resolve().parents[2] / "device" / "demo_clips"
 
 
 def speech(name: str = "alan-enroll-1") -> np.ndarray:
