@@ -87,10 +87,10 @@ def test_cli_and_daemon_refuse_a_locked_speaker(tiny_bundle: Path, tiny_corpus: 
     (owner, own), (impostor, theirs) = list(files.items())[:2]
     store = tmp_path / "store.db"
     config = write_config(tmp_path / "device.toml", tiny_bundle, store,
-                          "policy = 0.99\n[lockout]\nmax_failures = 2\nwindow_s = 600\ncooldown_s = 600")
+                          "policy = 1e6\n[lockout]\nmax_failures = 2\nwindow_s = 600\ncooldown_s = 600")
     enroll_cli(config, owner, own[:3])
     verify = [DEVICE_PY, "-m", "device", "verify", "--config", config, "--claim", owner, "--file", theirs[0]]
-    assert [run(verify).returncode for _ in range(2)] == [1, 1]  # rejected twice (threshold 0.99)
+    assert [run(verify).returncode for _ in range(2)] == [1, 1]  # rejected twice (an unreachable threshold)
     locked = run(verify)
     assert locked.returncode == 2 and f"{owner}: locked out after 2 failed verifications" in locked.stderr
     with Store(store, readonly=True) as s:
