@@ -9,6 +9,7 @@ tests/device/test_audio.py and tests/device/test_features.py.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sqlite3
@@ -21,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device import cli
 from device.audio import AudioError, load_audio
+from device.features import FeatureConfig, mfcc
 from device.names import MAX_NAME_LENGTH, SpeakerNameError, check_name
 from device.sources import FileSource
 from device.store import SCHEMA_VERSION, Store
@@ -163,6 +165,25 @@ def test_one_hour_streams_in_bounded_memory(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert n == 3600 * 16000 and peak < 5 * 2**20
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([8000, 16000, 22050, 44100, 48000]), st.integers(1, 2), st.sampled_from(["PCM_U8", "PCM_16",
+       "PCM_24", "FLOAT"]), st.floats(-0.9, 0.9), st.floats(0.0, 4.0), st.integers(1, 12000))
+def test_loader_and_frontend_on_odd_but_valid_files(sr: int, channels: int, subtype: str, dc: float, gain: float,
+                                                   n: int) -> None:
+    """Any rate, channel count, sample format, DC offset and level (up to hard clipping): the loader
+    gives bounded mono 16 kHz or an AudioError, and the MFCC frontend gives finite features."""
+    noise = np.random.default_rng(n).uniform(-1, 1, (n, channels))
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(dc + gain * noise, -1, 1).astype(np.float32), sr, subtype=subtype, format="WAV")
+    try:
+        audio = load_audio(buf.getvalue(), name="odd.wav")
+    except AudioError as exc:
+        assert str(exc).startswith("odd.wav: ")
+        return
+    assert audio.dtype == np.float32 and np.abs(audio).max() <= 1.0
+    assert np.isfinite(mfcc(audio, FeatureConfig())).all()
 
 
 # --- names ------------------------------------------------------------------------------------
