@@ -51,10 +51,10 @@ def _checked(cmd: list) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_corpus() -> Path:
-    """12 synthetic speakers x 6 utterances with splits (>= 2 validation speakers) and trial lists."""
-    key = _code_hash("train/corpus.py", "train/sentences.py", "train/augment.py", "scripts/make_corpus.sh") + "-12x6"
+    """12 synthetic speakers x 8 utterances with splits (>= 2 validation speakers) and trial lists."""
+    key = _code_hash("train/corpus.py", "train/sentences.py", "train/augment.py", "scripts/make_corpus.sh") + "-12x8"
     return _built(ASSETS / "corpus", key, lambda t: _checked(
-        ["bash", REPO / "scripts/make_corpus.sh", "--out", t, "--speakers", "12", "--utts", "6"]))
+        ["bash", REPO / "scripts/make_corpus.sh", "--out", t, "--speakers", "12", "--utts", "8"]))
 
 
 @pytest.fixture(scope="session")
