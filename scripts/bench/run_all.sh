@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Every benchmark, from a fresh machine, in under 30 minutes on 2 cores: builds the venvs (the
 # project's three and .venv-peers), the corpus if missing, one export per quantization mode from
-# the default run (when the run is present), then
+# the run the model was trained in (when that run is present), then
 #   accuracy  project + MFCC and GMM-UBM baselines + Resemblyzer on the clean/noisy/short trials
 #   speed     each bundle x each device runtime, and Resemblyzer; 1 thread, one after another
 #   daemon    scripts/bench/daemon_latency.py (latency, RSS)
 #   footprint model files, device install with/without streamlit, the peers' venv
 # and rewrites docs/BENCHMARKS.md and docs/bench/det_<condition>.png.
-# Env: MODEL=models/default DATA=data/corpus RUN=runs/default BENCH=build/bench UTTERANCES=1000
+# Env: MODEL=models/default DATA=data/corpus RUN=<the model's run> BENCH=build/bench UTTERANCES=1000
 #      MODES="float32 float16 int8" (quantization modes exported from RUN into build/exports/<mode>)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-model=${MODEL:-models/default} data=${DATA:-data/corpus} run=${RUN:-runs/default} bench=${BENCH:-build/bench}
+model=${MODEL:-models/default} data=${DATA:-data/corpus} bench=${BENCH:-build/bench}
+run=${RUN:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["trained_on"]["run"])' \
+  "$model/model.json" 2>/dev/null || echo runs/default)}
 export PYTHONPATH=$PWD PYTHONDONTWRITEBYTECODE=1 TF_CPP_MIN_LOG_LEVEL=2
 start=$(date +%s)
 step() { echo "== run_all [$(( $(date +%s) - start )) s] $*"; }
@@ -28,7 +30,7 @@ bundles=()
 if [ -f "$run/best.weights.h5" ]; then
   for mode in ${MODES:-float32 float16 int8}; do
     out=build/exports/$mode
-    if [ ! -f "$out/model.json" ] || [ "$run/best.weights.h5" -nt "$out/model.json" ]; then
+    if ! grep -qF "\"run\": \"$run\"" "$out/model.json" 2>/dev/null || [ "$run/best.weights.h5" -nt "$out/model.json" ]; then
       step "export $mode"
       .venv-train/bin/python -m export --run "$run" --out "$out" --quant "$mode" | tail -1 || continue
     fi

@@ -45,7 +45,8 @@ def window_macs(meta: dict) -> dict[str, int]:
         t, c = math.ceil(t / 2), f  # MaxPooling1D(2, padding='same')
     u = int(m["lstm_units"])
     lstm = t * 4 * u * (c + u)  # four gates, input and recurrent matmuls per step
-    dense = u * int(m["embedding_dim"])
+    pooled = 2 * u if m.get("pooling") == "stats" else u  # statistics pooling: mean and std
+    dense = pooled * int(m["embedding_dim"])
     return {"conv": conv, "lstm": lstm, "dense": dense, "total": conv + lstm + dense}
 
 

@@ -19,6 +19,8 @@ def test_window_macs_by_hand() -> None:
     assert macs["conv"] == 100 * 5 * 20 * 64 + 50 * 3 * 64 * 128  # pooling halves the frames
     assert macs["lstm"] == 25 * 4 * 32 * (128 + 32)
     assert macs["total"] == macs["conv"] + macs["lstm"] + 32 * 32
+    meta["model"]["pooling"] = "stats"  # mean and std of the LSTM outputs feed the dense layer
+    assert window_macs(meta)["dense"] == 2 * 32 * 32
 
 
 def test_smoke_harness(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> None:
