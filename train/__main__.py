@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--head", choices=["aam", "softmax"], default=ModelConfig.head)
     p.add_argument("--norm", choices=["cmn", "cmvn", "none"], default=FeatureConfig.norm)
+    p.add_argument("--pooling", choices=["mean", "stats"], default=ModelConfig.pooling)
+    p.add_argument("--n-ceps", type=int, default=FeatureConfig.n_ceps)
     p.add_argument("--embedding-dim", type=int, default=ModelConfig.embedding_dim)
     p.add_argument("--lstm-units", type=int, default=ModelConfig.lstm_units)
     for name in ("epochs", "steps", "batch", "seed", "copies", "heldout", "patience", "window", "hop", "workers"):
@@ -37,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(**saved)
         cfg.epochs = a.epochs  # resuming may extend the schedule
     else:
-        mcfg = ModelConfig(embedding_dim=a.embedding_dim, lstm_units=a.lstm_units, head=a.head)
-        fcfg = FeatureConfig(norm=a.norm)
+        mcfg = ModelConfig(n_ceps=a.n_ceps, embedding_dim=a.embedding_dim, lstm_units=a.lstm_units, head=a.head,
+                           pooling=a.pooling)
+        fcfg = FeatureConfig(norm=a.norm, n_ceps=a.n_ceps)
         cfg = TrainConfig(data=a.data, splits=a.splits or str(Path(a.data) / "splits"), out=a.out,
                           epochs=a.epochs, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed, copies=a.copies,
                           heldout=a.heldout, patience=a.patience, max_minutes=a.max_minutes, window=a.window,

@@ -19,6 +19,7 @@ class ModelConfig:
     conv_kernels: tuple[int, ...] = (5, 3)
     lstm_units: int = 128
     embedding_dim: int = 128
+    pooling: str = "stats"  # temporal pooling of the LSTM outputs: "mean" or "stats" (mean + std)
     head: str = "aam"  # "softmax" (the original design) or "aam" (additive angular margin)
     margin: float = 0.2
     scale: float = 30.0
@@ -38,6 +39,13 @@ def _l2(x):
     return tf.math.l2_normalize(x, axis=-1)
 
 
+def _mean_std(x):
+    """Statistics pooling with builtin TFLite ops only (MEAN, MUL, SUB, SQRT, CONCATENATION)."""
+    mean = tf.reduce_mean(x, axis=1)
+    var = tf.reduce_mean(x * x, axis=1) - mean * mean
+    return tf.concat([mean, tf.sqrt(tf.maximum(var, 0.0) + 1e-5)], axis=-1)
+
+
 def build_embedder(cfg: ModelConfig, frames: int | None = None, batch_size: int | None = None) -> keras.Model:
     """Features (batch, frames, n_ceps) -> unit embedding. Layer names are fixed so weights
     move between the training and the inference graph."""
@@ -49,7 +57,10 @@ def build_embedder(cfg: ModelConfig, frames: int | None = None, batch_size: int 
         x = keras.layers.ReLU(name=f"relu{i}")(x)
         x = keras.layers.MaxPooling1D(2, padding="same", name=f"pool{i}")(x)
     x = keras.layers.LSTM(cfg.lstm_units, return_sequences=True, name="lstm")(x)
-    x = keras.layers.GlobalAveragePooling1D(name="temporal_pool")(x)
+    if cfg.pooling == "stats":
+        x = keras.layers.Lambda(_mean_std, name="temporal_pool")(x)
+    else:
+        x = keras.layers.GlobalAveragePooling1D(name="temporal_pool")(x)
     x = keras.layers.Dense(cfg.embedding_dim, name="embedding")(x)
     out = keras.layers.Lambda(_l2, name="l2norm")(x)
     return keras.Model(inp, out, name="speaker_embedder")
