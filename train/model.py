@@ -40,10 +40,11 @@ def _l2(x):
 
 
 def _mean_std(x):
-    """Statistics pooling with builtin TFLite ops only (MEAN, MUL, SUB, SQRT, CONCATENATION)."""
+    """Statistics pooling with builtin TFLite ops only (MEAN, MUL, SUB, RSQRT, CONCATENATION).
+    std = var * rsqrt(var): int8 SQRT (v2) is newer than tflite-runtime 2.14, int8 RSQRT is not."""
     mean = tf.reduce_mean(x, axis=1)
-    var = tf.reduce_mean(x * x, axis=1) - mean * mean
-    return tf.concat([mean, tf.sqrt(tf.maximum(var, 0.0) + 1e-5)], axis=-1)
+    var = tf.maximum(tf.reduce_mean(x * x, axis=1) - mean * mean, 0.0) + 1e-5
+    return tf.concat([mean, var * tf.math.rsqrt(var)], axis=-1)
 
 
 def build_embedder(cfg: ModelConfig, frames: int | None = None, batch_size: int | None = None) -> keras.Model:
