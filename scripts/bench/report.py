@@ -89,8 +89,9 @@ def accuracy_section(acc: dict, plots_rel: str | None) -> list[str]:
     return out
 
 
-def speed_section(speeds: list[dict], peer: dict | None) -> list[str]:
+def speed_section(speeds: list[dict], peer: dict | None, failures: list[str]) -> list[str]:
     out = ["## Speed (1 thread, per 3-s utterance: MFCC/preprocessing + embedding)", ""]
+    out += [f"Not measured, the export was refused: {f}" for f in failures] + ([""] if failures else [])
     rows = [[f"project `{Path(s['bundle']).name}` ({s['quantization']})", f"{s['runtime']} {s['runtime_version']}",
              f"{s['ms_per_3s_median']:.2f}", f"{s['rtf']:.4f}"] for s in speeds]
     if peer:
@@ -184,7 +185,9 @@ def render(bench: Path, plots_rel: str | None) -> str:
     lines += ["Baselines (scripts/bench/baselines.py) learn only from the training speakers: MFCC mean+std is "
               "z-normalised with training statistics and compared by cosine; the GMM-UBM is MAP-adapted (means, "
               "relevance 16) per enrollment utterance and scores the average frame log-likelihood ratio.", ""]
-    lines += speed_section(speeds, peer) + pi_section(speed, peer) + footprint_section(fp) + daemon_section(daemon)
+    failed = bench / "export_failures.txt"
+    failures = failed.read_text().splitlines() if failed.exists() else []
+    lines += speed_section(speeds, peer, failures) + pi_section(speed, peer) + footprint_section(fp) + daemon_section(daemon)
     return "\n".join(lines)
 
 

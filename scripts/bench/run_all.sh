@@ -24,7 +24,7 @@ bash scripts/setup_venvs.sh
 bash scripts/bench/setup_peers.sh
 [ -f "$data/trials_short.txt" ] || bash scripts/make_corpus.sh
 mkdir -p "$bench" docs/bench
-rm -f "$bench"/speed_*.json
+rm -f "$bench"/speed_*.json "$bench/export_failures.txt"
 
 bundles=()
 if [ -f "$run/best.weights.h5" ]; then
@@ -32,7 +32,12 @@ if [ -f "$run/best.weights.h5" ]; then
     out=build/exports/$mode
     if ! grep -qF "\"run\": \"$run\"" "$out/model.json" 2>/dev/null || [ "$run/best.weights.h5" -nt "$out/model.json" ]; then
       step "export $mode"
-      .venv-train/bin/python -m export --run "$run" --out "$out" --quant "$mode" | tail -1 || continue
+      if ! .venv-train/bin/python -m export --run "$run" --out "$out" --quant "$mode" > "$bench/export.log" 2>&1; then
+        echo "$mode: $(grep '^export failed' "$bench/export.log" | tail -1)" | tee -a "$bench/export_failures.txt"
+        rm -rf "$out"
+        continue
+      fi
+      tail -1 "$bench/export.log"
     fi
     [ -f "$out/model.json" ] && ! [ "$out" -ef "$model" ] && bundles+=("$out")
   done
