@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from train.augment import noisy_trial_version
 
 from device.audio import load_audio
 from device.scoring import Scorer, unit
+from train.augment import noisy_trial_version
 from train.metrics import summary
 
 

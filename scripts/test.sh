@@ -9,7 +9,7 @@ bash scripts/setup_venvs.sh
 export PYTHONPATH=$PWD PYTHONDONTWRITEBYTECODE=1
 status=0
 echo "== ruff"
-.venv-train/bin/ruff check . || status=1
+.venv-train/bin/ruff check --no-cache . || status=1
 echo "== tests/workstation (.venv-train: tensorflow, librosa)"
 .venv-train/bin/python -m pytest tests/workstation "$@" || status=1
 device_tests=(tests/device)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from train.augment import Augmenter, speed
 
 from device.audio import load_audio
 from device.embedder import fit_window
 from device.features import FeatureConfig, log_mel_cepstra, normalize
 from train import datasets
+from train.augment import Augmenter, speed
 
 CROP_FRAMES = (100, 150, 200, 250, 300, 400)  # 1-4 s; a few fixed lengths keep TF from retracing
 

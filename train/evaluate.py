@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from train.datasets import read_trials
 
 from device.audio import AudioError, load_audio
 from device.scoring import Scorer
+from train.datasets import read_trials
 from train.metrics import summary
 
 
