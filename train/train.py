@@ -31,7 +31,7 @@ class TrainConfig:
     data: str
     splits: str
     out: str
-    epochs: int = 40
+    epochs: int = 22
     steps: int = 100
     batch: int = 64
     lr: float = 2e-3
