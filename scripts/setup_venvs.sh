@@ -18,7 +18,7 @@ make_venv() {  # name python requirement-files...
   echo "setup_venvs: building $name with $("$py" --version)"
   rm -rf "$name"
   "$py" -m venv "$name"
-  "$name/bin/pip" install -q --upgrade pip >/dev/null
+  "$name/bin/pip" install -q --upgrade pip >/dev/null 2>&1
   local args=(); for f in "$@"; do args+=(-r "$f"); done
   "$name/bin/pip" install -q "${args[@]}" 2>&1 | grep -v "is ignored: it is neither" || true
   "$name/bin/python" -c "import numpy, soundfile, python_speech_features" || { echo "setup_venvs: $name is broken" >&2; exit 1; }
