@@ -18,12 +18,10 @@ import pytest
 from device.audio import load_audio, save_wav
 from device.config import AudioConfig, Config
 from device.daemon import Result, run_daemon
-from device.embedder import Embedder
-from device.enroll import Enroller
 from device.sources import MicSource
 from device.store import Store
 from tests.conftest import REPO
-from tests.device.test_enroll import corpus_speakers
+from tests.device.test_enroll import corpus_speakers, enroll_first_two
 
 GAP = np.zeros(16000, np.float32)
 
@@ -34,13 +32,7 @@ def enrolled(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytest.Temp
     speakers = corpus_speakers(tiny_corpus)
     cfg = Config(model=str(tiny_bundle), store=str(tmp_path_factory.mktemp("daemon") / "store.db"), policy="eer",
                  heartbeat_s=0.2).override(**{"enroll.consistency": -100.0})
-    embedder = Embedder(tiny_bundle)
-    with Store(cfg.store_path) as store:
-        for name in list(speakers)[:2]:
-            enroller = Enroller.for_store(store, embedder, cfg, name)
-            for p in speakers[name][:4]:
-                enroller.add(load_audio(p), p.name)
-            enroller.save(store)
+    enroll_first_two(cfg, tiny_bundle, speakers)
     return cfg, speakers
 
 

@@ -26,6 +26,17 @@ def corpus_speakers(root: Path) -> dict[str, list[Path]]:
             if d.is_dir() and not d.name.startswith("_") and any(d.glob("*.wav"))}
 
 
+def enroll_first_two(cfg: Config, bundle: Path, speakers: dict[str, list[Path]]) -> None:
+    """Enroll the first two corpus speakers from four utterances each into cfg's store."""
+    embedder = Embedder(bundle)
+    with Store(cfg.store_path) as store:
+        for name in list(speakers)[:2]:
+            enroller = Enroller.for_store(store, embedder, cfg, name)
+            for p in speakers[name][:4]:
+                enroller.add(load_audio(p), p.name)
+            enroller.save(store)
+
+
 @pytest.fixture(scope="module")
 def embedder(tiny_bundle: Path) -> Embedder:
     return Embedder(tiny_bundle)

@@ -19,13 +19,11 @@ import pytest
 from device.audio import load_audio, save_wav
 from device.config import Config
 from device.daemon import Recognizer
-from device.embedder import Embedder
-from device.enroll import Enroller
 from device.store import Store
 from device.vad import Segmenter
 from tests.audio_env import FILE_PCM, PulseNullSink, alsa_file_env
 from tests.conftest import REPO, run
-from tests.device.test_enroll import corpus_speakers
+from tests.device.test_enroll import corpus_speakers, enroll_first_two
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +31,7 @@ def store_with_two(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytes
     speakers = corpus_speakers(tiny_corpus)
     cfg = Config(model=str(tiny_bundle), store=str(tmp_path_factory.mktemp("mic") / "store.db"), policy="eer")
     cfg = cfg.override(**{"enroll.consistency": -100.0})
-    with Store(cfg.store_path) as store:
-        embedder = Embedder(tiny_bundle)
-        for name in list(speakers)[:2]:
-            enroller = Enroller.for_store(store, embedder, cfg, name)
-            for p in speakers[name][:4]:
-                enroller.add(load_audio(p), p.name)
-            enroller.save(store)
+    enroll_first_two(cfg, tiny_bundle, speakers)
     return cfg, speakers
 
 
