@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 want=(sox espeak-ng mbrola rhvoice rhvoice-english rhvoice-russian rhvoice-ukrainian rhvoice-polish
       rhvoice-brazilian-portuguese rhvoice-esperanto rhvoice-kyrgyz rhvoice-macedonian rhvoice-tatar rhvoice-albanian
-      libportaudio2 libsndfile1 alsa-utils pulseaudio pulseaudio-utils chromium chromium-driver procps)
+      python3-venv libportaudio2 libsndfile1 alsa-utils pulseaudio pulseaudio-utils chromium chromium-driver procps)
 missing=()
 for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 mbrola_missing=$(dpkg -l 'mbrola-*' 2>/dev/null | grep -c '^ii' || true)
