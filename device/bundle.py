@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from device.features import FeatureConfig, FeatureConfigError
+from device.scoring import unit
 
 BUNDLE_SCHEMA = 1
 POLICIES = ("far1", "eer")
@@ -125,7 +126,7 @@ def _load_cohort(root: Path, meta: dict[str, Any]) -> np.ndarray | None:
     cohort = np.load(path).astype(np.float32)
     if cohort.ndim != 2 or cohort.shape[1] != int(meta["embedding_dim"]):
         raise BundleError(f"{path}: cohort shape {cohort.shape} does not match embedding_dim {meta['embedding_dim']}")
-    return cohort / np.linalg.norm(cohort, axis=1, keepdims=True)
+    return unit(cohort)
 
 
 def _thresholds(meta: dict[str, Any], meta_path: Path) -> dict[str, dict[str, float]]:

@@ -17,6 +17,7 @@ from device.audio import load_audio
 from device.bundle import Bundle, BundleError
 from device.features import FeatureConfig, mfcc
 from device.runtime import Runtime, find_runtime, version_tuple
+from device.scoring import unit
 
 
 @dataclass
@@ -68,9 +69,7 @@ class WindowEmbedder:
             feats = fit_window(feats, w)
         starts = window_starts(feats.shape[0], w, self.hop_frames)
         out = self.embed_windows(np.stack([feats[s:s + w] for s in starts]))
-        out = out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-9)
-        total = out.sum(axis=0)
-        return (total / (np.linalg.norm(total) + 1e-9)).astype(np.float32), len(starts), padded
+        return unit(unit(out).sum(axis=0)), len(starts), padded
 
     def embed_audio(self, audio: np.ndarray) -> Embedding:
         feats = mfcc(audio, self.features)
@@ -97,15 +96,16 @@ class Embedder(WindowEmbedder):
         super().__init__(b.features, b.window_frames, b.hop_frames, b.embedding_dim)
         self.runtime: Runtime = find_runtime(runtime)
         self._check_runtime_version()
-        self._interp = self.runtime.interpreter_class(model_path=str(b.tflite_path), num_threads=threads)
-        self._interp.allocate_tensors()
-        self._in = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
+        self.input_detailsterp = self.runtime.interpreter_class(model_path=str(b.tflite_path), num_threads=threads)
+        self.input_detailsterp.allocate_tensors()
+        self.input_details = self.input_detailsterp.get_input_details()[0]
+        self.output_details = self.input_detailsterp.get_output_details()[0]
         expected = (1, b.window_frames, b.features.n_ceps)
-        if tuple(self._in["shape"]) != expected:
-            raise BundleError(f"{b.tflite_path}: input shape {tuple(self._in['shape'])}, model.json says {expected}")
-        if int(self._out["shape"][-1]) != b.embedding_dim:
-            raise BundleError(f"{b.tflite_path}: output size {self._out['shape'][-1]}, model.json says {b.embedding_dim}")
+        if tuple(self.input_details["shape"]) != expected:
+            raise BundleError(f"{b.tflite_path}: input shape {tuple(self.input_details['shape'])}, model.json says {expected}")
+        if int(self.output_details["shape"][-1]) != b.embedding_dim:
+            raise BundleError(f"{b.tflite_path}: output size {self.output_details['shape'][-1]}, "
+                              f"model.json says {b.embedding_dim}")
 
     def _check_runtime_version(self) -> None:
         needed = self.bundle.meta.get("min_runtime", {}).get(self.runtime.name)
@@ -119,17 +119,17 @@ class Embedder(WindowEmbedder):
     def embed_window(self, window: np.ndarray) -> np.ndarray:
         """Model output for one (window_frames, n_ceps) matrix; quantised I/O per the model."""
         x = window[None].astype(np.float32)
-        if self._in["dtype"] != np.float32:
-            scale, zero = self._in["quantization"]
-            info = np.iinfo(self._in["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self._in["dtype"])
+        if self.input_details["dtype"] != np.float32:
+            scale, zero = self.input_details["quantization"]
+            info = np.iinfo(self.input_details["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input_details["dtype"])
         # The fused LSTM keeps its state in variable tensors across invokes; every window starts fresh,
         # as in Keras. Without this a window's embedding depends on the previous call.
-        self._interp.reset_all_variables()
-        self._interp.set_tensor(self._in["index"], x)
-        self._interp.invoke()
-        y = self._interp.get_tensor(self._out["index"])[0]
-        if self._out["dtype"] != np.float32:
-            scale, zero = self._out["quantization"]
+        self.input_detailsterp.reset_all_variables()
+        self.input_detailsterp.set_tensor(self.input_details["index"], x)
+        self.input_detailsterp.invoke()
+        y = self.input_detailsterp.get_tensor(self.output_details["index"])[0]
+        if self.output_details["dtype"] != np.float32:
+            scale, zero = self.output_details["quantization"]
             y = (y.astype(np.float32) - zero) * scale
         return y.astype(np.float32)

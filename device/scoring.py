@@ -14,10 +14,6 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-9)
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(unit(a), unit(b)))
-
-
 def _top_k_stats(vecs: np.ndarray, cohort: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     s = unit(vecs) @ cohort.T
     k = min(k, cohort.shape[0])

@@ -24,11 +24,15 @@ from device.audio import load_audio
 from device.bundle import BUNDLE_SCHEMA, Bundle, sha256_file
 from device.embedder import Embedder, window_starts
 from device.features import FeatureConfig, mfcc
+from device.scoring import Scorer
 from export.calibrate import calibration_scores, cohort_embeddings, thresholds
 from export.convert import MODES, convert
 from export.ops import check_ops, read_ops
 from train.data import speaker_utterances
+from train.datasets import read_trials
+from train.evaluate import score_trials
 from train.extract import KerasEmbedder
+from train.metrics import summary
 from train.model import ModelConfig, build_embedder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,10 +77,6 @@ def run_in_venv(runtime: str, bundle: Path, files: list[Path], work: Path) -> tu
 
 
 def trial_eers(vectors: dict[Path, np.ndarray], data: Path, cohort: np.ndarray, top_k: int) -> dict:
-    from device.scoring import Scorer
-    from train.datasets import read_trials
-    from train.evaluate import score_trials
-    from train.metrics import summary
 
     out = {}
     for name in TRIAL_LISTS:
@@ -119,7 +119,7 @@ def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | N
     }
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     embedder = Embedder(out)
-    io = {"input": embedder._in, "output": embedder._out}
+    io = {"input": embedder.input_details, "output": embedder.output_details}
     meta["io"] = {k: {"dtype": np.dtype(v["dtype"]).name, "scale": float(v["quantization"][0]),
                       "zero_point": int(v["quantization"][1])} for k, v in io.items()}
 
@@ -141,8 +141,6 @@ def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | N
 def check_bundle(run: Path, out: Path, parity_min: float, data: Path, runtimes: tuple[str, ...], cohort: np.ndarray,
                  top_k: int) -> dict:
     """Embeddings of every trial file in each device runtime vs the Keras model."""
-    from train.datasets import read_trials
-
     files: list[Path] = []
     for name in TRIAL_LISTS:
         if (data / name).exists():

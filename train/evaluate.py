@@ -21,7 +21,8 @@ from train.metrics import summary
 
 
 def load_embedder(model: str | Path, threads: int = 1, runtime: str | None = None):
-    """A device Embedder for a bundle folder, a KerasEmbedder for a run folder."""
+    """A device Embedder for a bundle folder, a KerasEmbedder for a run folder (imported only then:
+    scoring a bundle never loads TensorFlow)."""
     path = Path(model)
     if (path / "model.json").is_file():
         from device.embedder import Embedder

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.scoring import Scorer
+from device.scoring import Scorer, unit
 from scripts.bench import load_trials, trial_files
 from scripts.bench.baselines import GmmUbm, MfccStats
 from train.data import speaker_utterances
@@ -54,7 +54,7 @@ def project_scores(model: Path, trials: dict[str, list[Trial]], root: Path) -> d
 
 def peer_scores(npz: Path, trials: dict[str, list[Trial]], root: Path) -> Scores:
     data = np.load(npz)
-    vecs = {Path(p): v / (np.linalg.norm(v) + 1e-9) for p, v in zip(data["paths"], data["vectors"])}
+    vecs = {Path(p): unit(v) for p, v in zip(data["paths"], data["vectors"])}
     return vector_scores(trials, root, vecs)[0]
 
 

@@ -23,6 +23,7 @@ from sklearn.mixture import GaussianMixture
 
 from device.audio import load_audio
 from device.features import FeatureConfig, mfcc
+from device.scoring import unit
 
 
 def utterance_mfcc(path: Path, cfg: FeatureConfig) -> np.ndarray:
@@ -48,7 +49,7 @@ class MfccStats:
 
     def embed(self, path: Path) -> np.ndarray:
         v = (self._stats(utterance_mfcc(path, self.cfg)) - self.mean) / self.std
-        return (v / (np.linalg.norm(v) + 1e-9)).astype(np.float32)
+        return unit(v)
 
 
 class GmmUbm:
