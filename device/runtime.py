@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 RUNTIMES = (  # (name, module, attribute path to the Interpreter class, distribution for the version)
     ("ai_edge_litert", "ai_edge_litert.interpreter", "Interpreter", "ai-edge-litert"),
     ("tflite_runtime", "tflite_runtime.interpreter", "Interpreter", "tflite-runtime"),
@@ -28,12 +30,18 @@ class Runtime:
     interpreter_class: Any
 
 
-def version_tuple(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
+def parse_version(text: str) -> Version:
+    """A runtime's version per PEP 440, so "2.14.0rc1" sorts before "2.14.0" (a release candidate
+    does not satisfy ">= 2.14.0"). Unparseable text counts as 0, i.e. older than any requirement."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")
+
+
+def satisfies(version: str, minimum: str) -> bool:
+    """True when runtime `version` is at least `minimum`; "2.14.0rc1" does not satisfy "2.14.0"."""
+    return parse_version(version) >= parse_version(minimum)
 
 
 def find_runtime(preferred: str | None = None) -> Runtime:
