@@ -16,7 +16,7 @@ import numpy as np
 from device.audio import load_audio
 from device.bundle import Bundle, BundleError
 from device.features import FeatureConfig, mfcc
-from device.runtime import Runtime, find_runtime, version_tuple
+from device.runtime import Runtime, find_runtime, satisfies
 from device.scoring import unit
 
 
@@ -109,7 +109,7 @@ class Embedder(WindowEmbedder):
 
     def _check_runtime_version(self) -> None:
         needed = self.bundle.meta.get("min_runtime", {}).get(self.runtime.name)
-        if needed and version_tuple(self.runtime.version) < version_tuple(needed):
+        if needed and not satisfies(self.runtime.version, needed):
             raise BundleError(f"{self.bundle.path}: needs {self.runtime.name} >= {needed}, "
                               f"this device has {self.runtime.version}")
 
