@@ -1,15 +1,18 @@
 """The admin section: unlock with the device's admin password (device/admin.py), then enroll from
-uploaded files with the CLI's per-sample feedback (device/enroll.py's Enroller), delete a speaker,
-change the threshold policy, export and import profiles.
+uploaded files through the CLI's own enrollment loop (device/enroll.py's `enroll_samples`), delete
+a speaker, change the threshold policy, export and import profiles (device/profile_export.py).
 
-The unlocked state lives in this browser session only; every action re-checks it on the server.
+The unlocked state lives in this browser session only (`is_admin`); it also shows Try-it's scores
+and names (app/tryit.py).
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from app.resources import load_bundle
@@ -18,13 +21,20 @@ from device.audio import AudioError, load_audio
 from device.bundle import BundleError
 from device.config import Config, ConfigError
 from device.embedder import Embedder
-from device.enroll import Enroller, EnrollError
+from device.enroll import Enroller, EnrollError, SampleFeedback, enroll_samples, feedback_line
 from device.names import SpeakerNameError
+from device.policies import POLICIES
+from device.profile_export import export_profiles, import_profiles
 from device.runtime import RuntimeMissing
 from device.store import Store, StoreError
 
 UNLOCKED = "admin_unlocked"
 FLASH = "admin_flash"
+
+
+def is_admin() -> bool:
+    """Has this browser session unlocked the admin actions with the admin password?"""
+    return bool(st.session_state.get(UNLOCKED))
 
 
 def admin_section(cfg: Config, store: Store) -> None:
@@ -68,27 +78,29 @@ def enroll(cfg: Config, store: Store) -> None:
     if not (st.button("Enroll", key="enroll_go") and name and files):
         return
     try:
-        enroller = Enroller.for_store(store, Embedder(cfg.model, threads=cfg.threads), cfg, name, replace=replace)
+        enroller = Enroller.for_store(store, Embedder(load_bundle(cfg.model), threads=cfg.threads), cfg, name,
+                                      replace=replace)
         progress = st.progress(enroller.progress, text=f"{enroller.progress:.0%} of the speech needed")
-        for f in files:
-            try:
-                fb = enroller.add(load_audio(f.getvalue(), name=f.name, allow_silent=True), f.name)
-            except AudioError as exc:
-                st.error(str(exc))
-                continue
-            snr = "" if fb.snr_db is None else f", SNR {fb.snr_db:.0f} dB"
-            line = f"[{enroller.progress:4.0%}] {fb.label}: {{}} ({fb.speech_seconds:.1f} s speech{snr})"
-            (st.write if fb.accepted else st.warning)(line.format("ok" if fb.accepted else f"refused: {fb.message}"))
-            progress.progress(enroller.progress, text=f"{enroller.progress:.0%} of the speech needed")
-        if not enroller.new:
-            raise EnrollError(f"{name}: no usable sample, nothing saved")
-        speaker = enroller.save(store)
+
+        def report(fb: SampleFeedback, fraction: float) -> None:
+            (st.write if fb.accepted else st.warning)(feedback_line(fb, fraction))
+            progress.progress(fraction, text=f"{fraction:.0%} of the speech needed")
+
+        result = enroll_samples(enroller, store, _readable(files), report)
     except (EnrollError, BundleError, RuntimeMissing, SpeakerNameError, StoreError) as exc:
         st.error(str(exc))
         return
-    more = "" if enroller.progress >= 1 else " — upload more samples to complete the profile"
-    st.success(f"{speaker.name}: profile saved, {speaker.n_samples} samples, {speaker.speech_seconds:.1f} s of speech "
-               f"({enroller.progress:.0%}), quality {speaker.quality:.2f}{more}")
+    more = "" if result.progress >= 1 else " — upload more samples to complete the profile"
+    st.success(result.summary() + more)
+
+
+def _readable(files: list) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, audio) of each uploaded file; an unreadable one is reported and skipped."""
+    for f in files:
+        try:
+            yield f.name, load_audio(f.getvalue(), name=f.name, allow_silent=True)
+        except AudioError as exc:
+            st.error(str(exc))
 
 
 def done(message: str) -> None:
@@ -110,11 +122,10 @@ def delete(store: Store) -> None:
 def policy(cfg: Config, store: Store) -> None:
     st.subheader("Threshold policy")
     current = str(store.get_setting("policy", cfg.policy))
-    options = ["far1", "eer", "number"]
-    choice = st.selectbox("Policy", options, index=options.index(current) if current in options else 2,
+    options = [*POLICIES, "number"]
+    choice = st.selectbox("Policy", options, index=options.index(current) if current in options else len(POLICIES),
                           key="policy_choice",
-                          format_func=lambda p: {"far1": "far1 (1 % false accepts)", "eer": "eer (equal error rate)",
-                                                 "number": "a fixed score"}[p])
+                          format_func=lambda p: f"{p} ({POLICIES[p]})" if p in POLICIES else "a fixed score")
     number = st.number_input("Threshold", value=float(current) if choice == "number" and current not in options else 0.5,
                              step=0.01, format="%.3f", key="policy_number", disabled=choice != "number")
     if st.button("Apply policy", key="policy_go"):
@@ -139,7 +150,7 @@ def profiles(cfg: Config, store: Store) -> None:
     sha = str(bundle.meta["sha256"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "profiles.json"
-        n = store.export_profiles(path, bundle.name, sha)
+        n = export_profiles(store, path, bundle.name, sha)
         st.download_button(f"Export {n} profiles (JSON)", path.read_bytes(), file_name="speakerid-profiles.json",
                            mime="application/json", key="export_go")
         upload = st.file_uploader("Import an export (JSON)", type=["json"], key="import_file")
@@ -148,7 +159,7 @@ def profiles(cfg: Config, store: Store) -> None:
             src = Path(tmp) / upload.name
             src.write_bytes(upload.getvalue())
             try:
-                names = store.import_profiles(src, bundle.name, sha, replace=replace)
+                names = import_profiles(store, src, bundle.name, sha, replace=replace)
             except StoreError as exc:
                 st.error(str(exc))
                 return

@@ -3,7 +3,8 @@
 There is no default password: until `set_password` has run, `has_password` is False and admin
 actions stay off. The password is kept as an scrypt hash with a random salt in the store's settings
 table, never in clear. Wrong attempts are throttled with an exponential delay whose counters also
-live in the store, so reloading the page (or opening a new browser session) does not reset them.
+live in the store (device/throttle.py), so reloading the page or opening a new browser session
+does not reset them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from device.store import Store
+from device.throttle import Throttle
 
 PASSWORD_KEY = "admin_password"
 FAILURES_KEY = "admin_failures"
@@ -25,6 +27,7 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB, well under a second on a R
 FREE_ATTEMPTS = 3  # wrong attempts allowed before any delay
 BASE_DELAY_S = 2.0  # then 2, 4, 8, ... seconds between attempts
 MAX_DELAY_S = 300.0
+LOGIN = Throttle(FAILURES_KEY, FREE_ATTEMPTS, BASE_DELAY_S, MAX_DELAY_S)  # wrong passwords, until a right one
 
 
 class AdminError(ValueError):
@@ -53,21 +56,17 @@ def set_password(store: Store, password: str) -> None:
     salt = secrets.token_bytes(16)
     store.set_setting(PASSWORD_KEY, {"scheme": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P,
                                      "salt": salt.hex(), "hash": _hash(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P).hex()})
-    store.set_setting(FAILURES_KEY, {"count": 0, "last": 0.0})
+    LOGIN.clear(store)
 
 
 def delay_after(failures: int) -> float:
     """Seconds to wait after `failures` consecutive wrong attempts."""
-    if failures < FREE_ATTEMPTS:
-        return 0.0
-    return min(MAX_DELAY_S, BASE_DELAY_S * 2 ** (failures - FREE_ATTEMPTS))
+    return LOGIN.delay_after(failures)
 
 
 def lockout_remaining(store: Store, now: float | None = None) -> float:
     """Seconds until the next attempt will be checked (0 = now)."""
-    failures = store.get_setting(FAILURES_KEY, {"count": 0, "last": 0.0})
-    until = float(failures["last"]) + delay_after(int(failures["count"]))
-    return max(0.0, until - (time.time() if now is None else now))
+    return LOGIN.remaining(store, now)
 
 
 def check_password(store: Store, password: str, now: float | None = None) -> Check:
@@ -81,11 +80,9 @@ def check_password(store: Store, password: str, now: float | None = None) -> Che
         return Check(False, wait, f"too many wrong passwords; try again in {wait:.0f} s")
     digest = _hash(password, bytes.fromhex(record["salt"]), record["n"], record["r"], record["p"])
     if hmac.compare_digest(digest, bytes.fromhex(record["hash"])):
-        store.set_setting(FAILURES_KEY, {"count": 0, "last": 0.0})
+        LOGIN.clear(store)
         return Check(True)
-    count = int(store.get_setting(FAILURES_KEY, {"count": 0})["count"]) + 1
-    store.set_setting(FAILURES_KEY, {"count": count, "last": now})
-    wait = delay_after(count)
+    wait = LOGIN.record(store, now)
     return Check(False, wait, "wrong password" + (f"; next attempt in {wait:.0f} s" if wait else ""))
 
 

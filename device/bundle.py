@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from device.features import FeatureConfig, FeatureConfigError
+from device.policies import POLICIES  # noqa: F401  (re-exported: the names live in device/policies.py)
 from device.scoring import unit
 
 BUNDLE_SCHEMA = 1
-POLICIES = ("far1", "eer")
 
 
 class BundleError(ValueError):
@@ -64,7 +64,7 @@ class Bundle:
         return int(self.meta.get("cohort", {}).get("top_k", 50)) if self.meta.get("cohort") else 0
 
     def threshold(self, policy: str | float) -> float:
-        """Decision threshold for a policy name ('far1', 'eer') or an explicit number."""
+        """Decision threshold for a policy name (device.policies.POLICIES) or an explicit number."""
         if isinstance(policy, (int, float)) and not isinstance(policy, bool):
             return float(policy)
         try:

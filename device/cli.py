@@ -24,12 +24,15 @@ from device.admin import AdminError, set_password, set_password_interactively
 from device.audio import AudioError, load_audio
 from device.bundle import Bundle, BundleError
 from device.config import Config, ConfigError
-from device.daemon import RecognitionError, Recognizer, Result, run_daemon
+from device.daemon import run_daemon
 from device.embedder import Embedder
-from device.enroll import Enroller, EnrollError, SampleFeedback
+from device.enroll import Enroller, EnrollError, enroll_samples, feedback_line
 from device.features import FeatureConfigError
 from device.lockout import LockedOut
 from device.names import SpeakerNameError
+from device.policies import POLICIES
+from device.profile_export import export_profiles, import_profiles
+from device.recognizer import RecognitionError, Recognizer, Result
 from device.runtime import RuntimeMissing
 from device.sources import FileSource, MicSource, list_devices
 from device.store import Store, StoreError, store_failure
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", help="TOML config file (flags below override it)")
     common.add_argument("--model", help="model bundle directory (default models/default)")
     common.add_argument("--store", help="SQLite store (default ~/.local/share/speakerid/store.db)")
-    common.add_argument("--policy", help="threshold policy: far1, eer or a number")
+    common.add_argument("--policy", help=f"threshold policy: {', '.join(POLICIES)} or a number")
     common.add_argument("--device", help="audio input device name or index")
     common.add_argument("--threads", type=int, help="TFLite interpreter threads")
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -168,32 +171,12 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
             samples = ((f"utterance {i + 1}", a) for i, a in enumerate(listen(cfg, args.timeout)))
         else:
             samples = ((str(p), load_audio(p, allow_silent=True)) for p in args.files)
-        feedback = []
-        for label, audio in samples:
-            fb = enroller.add(audio, label, keep_audio=args.keep_audio)
-            feedback.append(fb)
-            if not args.json:
-                print(_feedback_line(fb, enroller.progress), flush=True)
-            if args.mic and enroller.progress >= 1.0:
-                break
-        if not enroller.new:
-            raise EnrollError(f"{args.name}: no usable sample, nothing saved")
-        speaker = enroller.save(store)
-    summary = {"name": speaker.name, "samples": speaker.n_samples, "speech_seconds": round(speaker.speech_seconds, 2),
-               "progress": round(enroller.progress, 3), "quality": round(speaker.quality, 3), "model": speaker.model,
-               "feedback": [{"label": f.label, "accepted": f.accepted, "message": f.message,
-                             "speech_seconds": round(f.speech_seconds, 2), "snr_db": f.snr_db, "score": f.score}
-                            for f in feedback]}
-    more = "" if enroller.progress >= 1 else f" — record more: python -m device enroll {speaker.name} --mic"
-    out(args, summary, f"{speaker.name}: profile saved, {speaker.n_samples} samples, {speaker.speech_seconds:.1f} s of "
-                       f"speech ({enroller.progress:.0%}), quality {speaker.quality:.2f}{more}")
+        report = (lambda fb, progress: None) if args.json else (
+            lambda fb, progress: print(feedback_line(fb, progress), flush=True))
+        done = enroll_samples(enroller, store, samples, report, keep_audio=args.keep_audio, until_complete=args.mic)
+    more = "" if done.progress >= 1 else f" — record more: python -m device enroll {done.speaker.name} --mic"
+    out(args, done.to_dict(), done.summary() + more)
     return 0
-
-
-def _feedback_line(fb: SampleFeedback, progress: float) -> str:
-    snr = "" if fb.snr_db is None else f", SNR {fb.snr_db:.0f} dB"
-    verdict = "ok" if fb.accepted else f"refused: {fb.message}"
-    return f"[{progress:4.0%}] {fb.label}: {verdict} ({fb.speech_seconds:.1f} s speech{snr})"
 
 
 def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
@@ -249,10 +232,10 @@ def cmd_profiles(args: argparse.Namespace, cfg: Config) -> int:
     sha = str(bundle.meta["sha256"])
     with Store(cfg.store_path) as store:
         if args.action == "export":
-            n = store.export_profiles(args.path, bundle.name, sha)
+            n = export_profiles(store, args.path, bundle.name, sha)
             out(args, {"exported": n, "path": str(args.path)}, f"exported {n} speakers to {args.path}")
         else:
-            names = store.import_profiles(args.path, bundle.name, sha, replace=args.replace)
+            names = import_profiles(store, args.path, bundle.name, sha, replace=args.replace)
             out(args, {"imported": names}, f"imported {len(names)} speakers: {', '.join(names) or 'none'}")
     return 0
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.policies import DEFAULT_POLICY, describe, normalize_policy
+
 DEFAULT_STORE = "~/.local/share/speakerid/store.db"
 DEFAULT_MODEL = "models/default"
 
@@ -74,7 +76,7 @@ class LockoutConfig:
 class Config:
     model: str = DEFAULT_MODEL
     store: str = DEFAULT_STORE
-    policy: str = "far1"  # 'far1', 'eer' or a number
+    policy: str = DEFAULT_POLICY  # a name in device.policies.POLICIES or a number
     claimed: list[str] = field(default_factory=list)  # daemon: verify against these instead of identifying
     event_retention: int = 10000  # newest events kept in the store
     heartbeat_s: float = 5.0
@@ -158,14 +160,7 @@ def _check(key: str, value: Any, default: Any) -> Any:
 
 
 def _policy(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(float(value))
-    if isinstance(value, str):
-        if value in ("far1", "eer"):
-            return value
-        try:
-            float(value)
-            return value
-        except ValueError:
-            pass
-    raise ConfigError(f"policy must be 'far1', 'eer' or a number, got {value!r}")
+    policy = normalize_policy(value)
+    if policy is None:
+        raise ConfigError(f"policy must be {describe()}, got {value!r}")
+    return policy

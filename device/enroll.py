@@ -1,8 +1,9 @@
 """Enrollment: turn a person's speech samples into a profile, with feedback on every sample.
 
-Used by `python -m device enroll` and by the status page: build an `Enroller` (it loads the
-speaker's existing samples unless replacing), `add()` audio arrays one at a time and show each
-`SampleFeedback`, then `save()` writes the profile and all its samples in one store transaction.
+Used by `python -m device enroll` and by the status page through one loop, `enroll_samples`:
+build an `Enroller` (it loads the speaker's existing samples unless replacing), `add()` audio
+arrays one at a time and show each `SampleFeedback` (`feedback_line` words it the same everywhere),
+then `save()` writes the profile and all its samples in one store transaction.
 
 A sample is refused (and says why) when it has too little speech, no voice at all, clipping, too
 much noise, or when it does not sound like the samples already taken: the last check catches a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,6 +135,53 @@ class Enroller:
         store.save_speaker(speaker, self.new, replace=self.replace)
         self.old, self.new, self.replace = self.samples, [], False
         return speaker
+
+
+@dataclass
+class Enrollment:
+    """What one enrollment session did: the saved profile and every sample's feedback."""
+
+    speaker: Speaker
+    feedback: list[SampleFeedback]
+    progress: float  # 0..1 toward enroll.target_seconds, after this session
+
+    def to_dict(self) -> dict:
+        s = self.speaker
+        return {"name": s.name, "samples": s.n_samples, "speech_seconds": round(s.speech_seconds, 2),
+                "progress": round(self.progress, 3), "quality": round(s.quality, 3), "model": s.model,
+                "feedback": [{"label": f.label, "accepted": f.accepted, "message": f.message,
+                              "speech_seconds": round(f.speech_seconds, 2), "snr_db": f.snr_db, "score": f.score}
+                             for f in self.feedback]}
+
+    def summary(self) -> str:
+        s = self.speaker
+        return (f"{s.name}: profile saved, {s.n_samples} samples, {s.speech_seconds:.1f} s of speech "
+                f"({self.progress:.0%}), quality {s.quality:.2f}")
+
+
+def feedback_line(fb: SampleFeedback, progress: float) -> str:
+    """'[ 42%] a1.wav: ok (3.1 s speech, SNR 31 dB)' or '... refused: <reasons> (...)'."""
+    snr = "" if fb.snr_db is None else f", SNR {fb.snr_db:.0f} dB"
+    verdict = "ok" if fb.accepted else f"refused: {fb.message}"
+    return f"[{progress:4.0%}] {fb.label}: {verdict} ({fb.speech_seconds:.1f} s speech{snr})"
+
+
+def enroll_samples(enroller: Enroller, store: Store, samples: Iterable[tuple[str, np.ndarray]],
+                   report: Callable[[SampleFeedback, float], None] = lambda fb, progress: None,
+                   keep_audio: bool = False, until_complete: bool = False) -> Enrollment:
+    """The enrollment loop of the CLI and the status page: judge each (label, audio) sample, report
+    its feedback with the progress so far, stop early once complete if asked (a live microphone),
+    then save; EnrollError if no sample was usable (nothing is written then)."""
+    feedback = []
+    for label, audio in samples:
+        fb = enroller.add(audio, label, keep_audio=keep_audio)
+        feedback.append(fb)
+        report(fb, enroller.progress)
+        if until_complete and enroller.progress >= 1.0:
+            break
+    if not enroller.new:
+        raise EnrollError(f"{enroller.name}: no usable sample, nothing saved")
+    return Enrollment(enroller.save(store), feedback, enroller.progress)
 
 
 def _wav(audio: np.ndarray) -> bytes:

@@ -7,7 +7,8 @@ and settings. The daemon and CLI write it; the status page reads (and edits) it 
 - The file is created 0600 in a 0700 directory: voice profiles are biometric data.
 - A profile and its samples are written in ONE transaction, so a crash (even kill -9) leaves the
   old profile or the new one, never half of each.
-- Events carry a downsampled float16 MFCC matrix for the heatmap, never raw audio.
+- Events carry a downsampled float16 MFCC matrix for the heatmap (device/heatmap.py), never raw
+  audio. The profile export format lives in device/profile_export.py.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from typing import Any
 import numpy as np
 
 from device.config import DEFAULT_STORE
+from device.heatmap import downsample_mfcc
 from device.names import check_name
 
 SCHEMA_VERSION = 1
-EXPORT_FORMAT = "speakerid-profiles"
-EXPORT_VERSION = 1
-EVENT_MFCC_FRAMES = 100  # at most this many frames of the utterance MFCC are kept per event
 DEFAULT_RETENTION = 10000
 
 MIGRATIONS = [
@@ -129,7 +128,7 @@ class Event:
     seconds: float
     claim: str | None = None
     snr_db: float | None = None
-    mfcc: np.ndarray | None = None  # (<= EVENT_MFCC_FRAMES, n_ceps) float16
+    mfcc: np.ndarray | None = None  # (<= heatmap.EVENT_MFCC_FRAMES, n_ceps) float16
     time: float = 0.0
     id: int = 0
 
@@ -140,15 +139,6 @@ def _blob(vec: np.ndarray) -> bytes:
 
 def _vec(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").copy()
-
-
-def downsample_mfcc(feats: np.ndarray, max_frames: int = EVENT_MFCC_FRAMES) -> np.ndarray:
-    """Average consecutive frames so at most `max_frames` remain; float16 for the heatmap."""
-    feats = np.asarray(feats, dtype=np.float32)
-    if len(feats) > max_frames:
-        edges = np.linspace(0, len(feats), max_frames + 1).astype(int)
-        feats = np.stack([feats[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
-    return feats.astype(np.float16)
 
 
 def _prepare_file(path: Path) -> None:
@@ -340,54 +330,6 @@ class Store:
     def set_setting(self, key: str, value: Any) -> None:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
-
-    # --- export / import ------------------------------------------------------------------------
-
-    def export_profiles(self, path: str | Path, model: str, model_sha: str) -> int:
-        """Write the speakers enrolled with this model (mean + sample embeddings, no audio) as JSON."""
-        speakers = [s for s in self.list_speakers() if s.model_sha == model_sha]
-        doc = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": model, "model_sha256": model_sha,
-               "exported": time.time(),
-               "speakers": [{"name": s.name, "embedding": s.embedding.tolist(), "n_samples": s.n_samples,
-                             "speech_seconds": s.speech_seconds, "quality": s.quality,
-                             "samples": [{"embedding": x.embedding.tolist(), "seconds": x.seconds,
-                                          "speech_seconds": x.speech_seconds, "snr_db": x.snr_db, "flags": x.flags}
-                                         for x in self.samples(s.name)]}
-                            for s in speakers]}
-        out = Path(path)
-        fd = os.open(out, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f)
-        return len(speakers)
-
-    def import_profiles(self, path: str | Path, model: str, model_sha: str, replace: bool = False) -> list[str]:
-        """Load an export made with the same model; existing names are kept unless `replace`."""
-        src = Path(path)
-        try:
-            doc = json.loads(src.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StoreError(f"{src}: not a readable profile export ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT or doc.get("version") != EXPORT_VERSION:
-            raise StoreError(f"{src}: not a {EXPORT_FORMAT} v{EXPORT_VERSION} file")
-        if doc.get("model_sha256") != model_sha:
-            raise StoreError(f"{src}: profiles were made with model {doc.get('model')!r} "
-                             f"(sha256 {str(doc.get('model_sha256'))[:12]}…), this device runs {model!r} "
-                             f"(sha256 {model_sha[:12]}…); embeddings from another model cannot be used — re-enroll")
-        existing = {s.name for s in self.list_speakers()}
-        imported = []
-        try:
-            for entry in doc["speakers"]:
-                if entry["name"] in existing and not replace:
-                    continue
-                samples = [Sample(np.asarray(x["embedding"], np.float32), x["seconds"], x["speech_seconds"],
-                                  x["snr_db"], list(x["flags"])) for x in entry["samples"]]
-                self.save_speaker(Speaker(entry["name"], model, model_sha, np.asarray(entry["embedding"], np.float32),
-                                          int(entry["n_samples"]), float(entry["speech_seconds"]),
-                                          float(entry["quality"])), samples, replace=True)
-                imported.append(entry["name"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"{src}: malformed speaker entry ({exc})") from None
-        return imported
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:

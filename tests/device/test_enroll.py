@@ -13,7 +13,7 @@ import pytest
 
 from device.audio import load_audio
 from device.config import Config
-from device.daemon import Recognizer
+from device.recognizer import Recognizer
 from device.embedder import Embedder
 from device.enroll import Enroller
 from device.store import Store

@@ -18,7 +18,7 @@ import pytest
 
 from device.audio import load_audio, save_wav
 from device.config import Config
-from device.daemon import Recognizer
+from device.recognizer import Recognizer
 from device.store import Store
 from device.vad import Segmenter
 from tests.audio_env import FILE_PCM, PulseNullSink, alsa_file_env

@@ -1,0 +1,37 @@
+"""Threshold policy names, in one place: the config check, the CLI help, the bundle lookup and the
+status page's policy picker all read `POLICIES`.
+
+A policy is one of these names (the bundle's `model.json` maps each to a threshold per scoring
+kind) or an explicit number, which is used as the threshold itself.
+"""
+
+from __future__ import annotations
+
+POLICIES: dict[str, str] = {
+    "far1": "1 % false accepts",
+    "eer": "equal error rate",
+}
+DEFAULT_POLICY = "far1"
+
+
+def describe() -> str:
+    """'far1', 'eer' or a number — for help texts and error messages."""
+    names = [f"'{p}'" for p in POLICIES]
+    return (", ".join(names[:-1]) + f", {names[-1]}" if len(names) > 1 else names[0]) + " or a number"
+
+
+def normalize_policy(value: object) -> str | None:
+    """The policy as stored and passed around (a known name, or a number as text); None if invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return str(float(value))
+    if isinstance(value, str):
+        if value in POLICIES:
+            return value
+        try:
+            float(value)
+        except ValueError:
+            return None
+        return value
+    return None
