@@ -1,22 +1,42 @@
-"""'Try it': decide on an uploaded recording with the daemon's own Recognizer, so the threshold
-policy (the store's 'policy' setting), scoring and decision rule are exactly the device's."""
+"""'Try it': decide on an uploaded recording with the device's own Recognizer (device/recognizer.py),
+so the threshold policy (the store's 'policy' setting), scoring and decision rule are exactly the
+device's.
+
+Two audiences, because exact scores and the closest enrolled name are free help for tuning an
+impersonation:
+- anyone on the LAN gets accept/reject and nothing more, through a persistent throttle shared by
+  all anonymous visitors (`ANONYMOUS`, device/throttle.py: every answer counts, not only rejects,
+  so a genuine recording cannot reset it), and their verify attempts never count toward the
+  speaker's lockout (a visitor must not be able to lock the owner out);
+- with the admin password unlocked, the score, threshold, margin and names are shown, and a
+  rejected verification counts toward the claimed speaker's lockout like `python -m device verify`.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app.admin_panel import is_admin
+from app.resources import load_bundle
 from device.audio import AudioError, load_audio
 from device.bundle import BundleError
 from device.config import Config
-from device.daemon import RecognitionError, Recognizer
+from device.lockout import LockedOut
+from device.recognizer import RecognitionError, Recognizer, Result
 from device.runtime import RuntimeMissing
 from device.store import Store
+from device.throttle import Throttle
 
-PROBLEMS = (AudioError, BundleError, RecognitionError, RuntimeMissing)
+PROBLEMS = (AudioError, BundleError, LockedOut, RecognitionError, RuntimeMissing)
+ANONYMOUS = Throttle("tryit_anonymous", forget_s=3600.0)  # like the admin login; forgotten after a quiet hour
 
 
 def try_it(cfg: Config, store: Store) -> None:
     st.header("Try it")
+    admin = is_admin()
+    if not admin:
+        st.caption("Anonymous tries get accept or reject only and are throttled; scores and names are shown "
+                   "to the admin (unlock below).")
     names = [s.name for s in store.list_speakers()]
     mode = st.radio("Question", ["identify", "verify"], horizontal=True, key="try_mode",
                     format_func=lambda m: "Who is speaking?" if m == "identify" else "Is this the claimed speaker?")
@@ -27,16 +47,41 @@ def try_it(cfg: Config, store: Store) -> None:
     if mode == "verify" and not claim:
         st.error("nobody is enrolled to verify against")
         return
+    if not admin and (wait := ANONYMOUS.remaining(store)) > 0:
+        st.error(f"Too many tries: the next one is answered in {wait:.0f} s (or unlock the admin actions).")
+        return
     try:
         audio = load_audio(upload.getvalue(), name=upload.name)
+        recognizer = Recognizer(cfg, store, bundle=load_bundle(cfg.model))
         with st.spinner("Listening to it…"):
-            result = Recognizer(cfg, store).recognize(audio, [claim] if claim else [], label=upload.name)
+            result = recognizer.recognize(audio, [claim] if claim else [], label=upload.name, attempt=admin)
     except PROBLEMS as exc:
         st.error(str(exc))
         return
+    if admin:
+        _show_all(result)
+    else:
+        wait = ANONYMOUS.record(store)
+        _show_decision(result, wait)
+
+
+def _show_decision(result: Result, wait: float) -> None:
+    """Accept or reject, and how much speech there was: no score, no name."""
+    d = result.decision
+    if result.kind == "verify":
+        text = f"**{d.label.upper()}** — {'this is' if d.accepted else 'not recognised as'} the claimed speaker"
+    else:
+        text = f"**{d.label.upper()}** — {'an enrolled speaker' if d.accepted else 'not recognised'}"
+    (st.success if d.accepted else st.warning)(text)
+    st.write(f"{result.speech_seconds:.1f} s of speech in {result.seconds:.1f} s"
+             + (f"; the next try is answered in {wait:.0f} s" if wait else ""))
+
+
+def _show_all(result: Result) -> None:
     d = result.decision
     who = d.speaker or "nobody"
-    text = (f"**{d.label.upper()}** — {who}" if d.accepted or mode == "verify" else f"**REJECT** — unknown (closest {who})")
+    text = (f"**{d.label.upper()}** — {who}" if d.accepted or result.kind == "verify"
+            else f"**REJECT** — unknown (closest {who})")
     (st.success if d.accepted else st.warning)(text)
     snr = "–" if result.snr_db is None else f"{result.snr_db:.0f} dB"
     st.write(f"score {d.score:+.3f} against threshold {d.threshold:+.3f} (margin {d.margin:+.3f}); "
