@@ -72,6 +72,69 @@ class LockoutConfig:
             raise ConfigError("lockout.max_failures must be at least 1, window_s positive, cooldown_s not negative")
 
 
+_TOPIC_BAD = ("+", "#", "\0")
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+
+def _check_topic(key: str, value: str) -> None:
+    if not value or value.startswith("/") or value.endswith("/") or any(c in value for c in _TOPIC_BAD):
+        raise ConfigError(f"{key} must be a non-empty MQTT topic without wildcards or a leading/trailing '/', "
+                          f"got {value!r}")
+
+
+@dataclass
+class MqttConfig:
+    """Decisions and daemon health published over MQTT (device/mqtt.py); off while `host` is empty."""
+
+    host: str = ""
+    port: int = 1883
+    username: str = ""
+    password_file: str = ""  # a file only its owner may read (0600); its first line is the password
+    tls: bool = False
+    ca_file: str = ""  # with tls: the CA to trust; "" = the system's
+    topic_prefix: str = "speakerid"
+    device_id: str = ""  # "" = the hostname (letters, digits, '_' and '-' kept)
+    discovery: bool = True  # Home Assistant MQTT discovery
+    discovery_prefix: str = "homeassistant"
+    presence_s: int = 120  # a person's presence sensor turns off this long after their last accept
+    queue: int = 200  # decisions held while the broker is away; beyond that the oldest are dropped
+    keepalive_s: int = 30
+    reconnect_max_s: int = 60  # reconnect back-off doubles from 1 s up to this
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"mqtt.port must be 1..65535, got {self.port}")
+        _check_topic("mqtt.topic_prefix", self.topic_prefix)
+        _check_topic("mqtt.discovery_prefix", self.discovery_prefix)
+        if self.device_id and (len(self.device_id) > 64 or any(c not in _ID_CHARS for c in self.device_id)):
+            raise ConfigError(f"mqtt.device_id may hold only letters, digits, '_' and '-' (at most 64), "
+                              f"got {self.device_id!r}")
+        if self.queue < 1 or self.presence_s < 1 or self.keepalive_s < 5 or self.reconnect_max_s < 1:
+            raise ConfigError("mqtt.queue and mqtt.presence_s must be at least 1, keepalive_s at least 5, "
+                              "reconnect_max_s at least 1")
+
+
+@dataclass
+class WebhookConfig:
+    """Decisions POSTed as signed JSON (device/webhook.py); off while `url` is empty."""
+
+    url: str = ""
+    secret_file: str = ""  # required with a url: a 0600 file holding the HMAC-SHA256 key
+    timeout_s: float = 5.0
+    retries: int = 5  # further attempts after a failed one, `backoff_s` apart, doubling
+    backoff_s: float = 1.0
+    queue: int = 200
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"webhook.url must start with http:// or https://, got {self.url!r}")
+        if self.url and not self.secret_file:
+            raise ConfigError("webhook.secret_file is required with webhook.url: the receiver needs the "
+                              "signature to tell the device's posts from anyone else's")
+        if self.timeout_s <= 0 or self.backoff_s <= 0 or self.retries < 0 or self.queue < 1:
+            raise ConfigError("webhook.timeout_s and backoff_s must be positive, retries not negative, queue at least 1")
+
+
 @dataclass
 class Config:
     model: str = DEFAULT_MODEL
@@ -85,6 +148,8 @@ class Config:
     vad: VadConfig = field(default_factory=VadConfig)
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     lockout: LockoutConfig = field(default_factory=LockoutConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
 
     def __post_init__(self) -> None:
         if self.event_retention < 1 or self.threads < 1 or self.heartbeat_s <= 0:
