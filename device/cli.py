@@ -32,6 +32,7 @@ from device.lockout import LockedOut
 from device.names import SpeakerNameError
 from device.policies import POLICIES
 from device.profile_export import export_profiles, import_profiles
+from device.publish import Publisher
 from device.recognizer import RecognitionError, Recognizer, Result
 from device.runtime import RuntimeMissing
 from device.sources import FileSource, MicSource, list_devices
@@ -180,7 +181,8 @@ def cmd_enroll(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
-    with Store(cfg.store_path) as store:
+    # with [mqtt]/[webhook] configured the decision is published too (waits up to 3 s on exit)
+    with Store(cfg.store_path) as store, Publisher.from_config(cfg, daemon=False) as publisher:
         recognizer = Recognizer(cfg, store, args.policy)
         claims = [args.claim] if args.command == "verify" else []
         recognizer.claimed_profiles(claims)  # an unknown claim fails before anyone is asked to speak
@@ -194,7 +196,8 @@ def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
                 raise AudioError(f"microphone: no speech heard within {args.timeout:.0f} s")
             label = "microphone"
         result = recognizer.recognize(audio, claims, label=label)
-    out(args, result.to_dict(), result.line())
+        out(args, result.to_dict(), result.line())
+        publisher.decision(result.to_dict())
     return 0 if result.decision.accepted else 1
 
 

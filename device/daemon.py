@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from device.config import Config
+from device.publish import Publisher, enrolled_names
 from device.recognizer import Recognizer, Result
 from device.sources import AudioSource
 from device.store import Store
@@ -61,6 +62,9 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
     store = Store(cfg.store_path)
     store.set_setting("event_retention", cfg.event_retention)
     recognizer = Recognizer(cfg, store, policy)
+    # MQTT / webhook (device/publish.py): queued off the audio path, a no-op when not configured
+    publisher = Publisher.from_config(cfg, daemon=True, speakers=enrolled_names(cfg.store_path),
+                                      model=recognizer.bundle.name)
     runtime = recognizer.embedder.runtime
     store.set_status({"pid": os.getpid(), "started": time.time(), "state": "running", "model": recognizer.bundle.name,
                       "model_sha": recognizer.model_sha, "quantization": recognizer.bundle.quantization,
@@ -73,7 +77,12 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
         return {"utterances": counters.utterances, "errors": counters.errors, "policy": recognizer.policy_in_use,
                 "audio_device": getattr(stats, "device", source.name),
                 "audio_errors": getattr(stats, "errors", 0), "store_errors": counters.store_errors,
-                "last_decision": counters.last_decision}
+                "last_decision": counters.last_decision, "integrations": publisher.status()}
+
+    def deliver(result: Result) -> None:
+        publisher.decision(result.to_dict())
+        if emit is not None:
+            emit(result)
 
     heartbeat = Heartbeat(cfg, status)
     heartbeat.start()
@@ -83,12 +92,13 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
     try:
         for block in source.blocks(stop):
             for utterance in segmenter.feed(block):
-                _handle(recognizer, store, utterance, cfg.claimed, counters, emit)
+                _handle(recognizer, store, utterance, cfg.claimed, counters, deliver)
         for utterance in segmenter.flush():
-            _handle(recognizer, store, utterance, cfg.claimed, counters, emit)
+            _handle(recognizer, store, utterance, cfg.claimed, counters, deliver)
     finally:
         heartbeat.done.set()
         heartbeat.join()
+        publisher.close()
         try:
             store.heartbeat({**status(), "state": "stopped"})
         except sqlite3.Error as exc:  # e.g. the disk is full: the stop itself must still be clean
