@@ -1,0 +1,124 @@
+"""The page's Try-it through Streamlit's AppTest, with real uploads decided by the real Recognizer
+(shipped model, held-out RHVoice voices) on a real store: anonymous visitors get accept/reject
+only, persistently throttled, and can never cause a lockout; the admin sees scores and names and
+its rejected claims count."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.tryit import ANONYMOUS
+from device import admin
+from device.audio import load_audio
+from device.config import DEFAULT_MODEL, Config
+from device.embedder import Embedder
+from device.enroll import Enroller, enroll_samples
+from device.lockout import SETTING, locked_speakers
+from device.store import Store
+from tests.conftest import REPO
+from tests.voices import render
+
+APP = str(REPO / "app" / "status.py")
+MODEL = REPO / DEFAULT_MODEL
+PEOPLE = {"ann": "slt", "bob": "bdl"}  # enrolled name -> held-out voice
+PASSWORD = "correct horse battery"
+UNREACHABLE = "1000000.0"  # a threshold policy that rejects everything
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    root = tmp_path_factory.mktemp("tryit-voices")
+    return {name: render(voice, root / voice, 5, seed=21) for name, voice in PEOPLE.items()}
+
+
+@pytest.fixture
+def store(tmp_path: Path, voices: dict[str, list[Path]], monkeypatch: pytest.MonkeyPatch):
+    """ann and bob enrolled from four recordings each; the page pointed at the store, with a
+    2-failure verification lockout."""
+    config = tmp_path / "device.toml"
+    config.write_text("[lockout]\nmax_failures = 2\nwindow_s = 600\ncooldown_s = 600\n")
+    monkeypatch.setenv("SPEAKERID_STORE", str(tmp_path / "store.db"))
+    monkeypatch.setenv("SPEAKERID_MODEL", str(MODEL))
+    monkeypatch.setenv("SPEAKERID_CONFIG", str(config))
+    cfg = Config.load(config).override(model=str(MODEL), store=str(tmp_path / "store.db"))
+    embedder = Embedder(MODEL)
+    with Store(cfg.store_path) as s:
+        for name, files in voices.items():
+            enroller = Enroller.for_store(s, embedder, cfg, name)
+            enroll_samples(enroller, s, ((p.name, load_audio(p)) for p in files[:4]))
+        yield s
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def decide(at: AppTest, path: Path, claim: str | None = None) -> AppTest:
+    """Upload `path` to Try-it (verify `claim`, or identify) and press Decide."""
+    at.radio(key="try_mode").set_value("verify" if claim else "identify").run()
+    if claim:
+        at.selectbox(key="try_claim").set_value(claim).run()
+    at.file_uploader(key="try_file").upload(path.name, path.read_bytes(), "audio/wav").run()
+    at.button(key="try_go").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def answer(at: AppTest) -> str:
+    """Everything Try-it said: its success/warning/error boxes and its text lines."""
+    boxes = [e.value for e in (*at.success, *at.warning, *at.error) if "locked out after repeated" not in e.value]
+    return "\n".join(boxes + [m.value for m in at.markdown])
+
+
+def test_anonymous_gets_accept_or_reject_only(store: Store, voices: dict[str, list[Path]]) -> None:
+    at = decide(page(), voices["ann"][4])
+    said = answer(at)
+    assert "**ACCEPT** — an enrolled speaker" in said and "s of speech in" in said
+    assert "score" not in said and "threshold" not in said and "ann" not in said and "bob" not in said
+    at = decide(at, voices["bob"][4], claim="ann")
+    said = answer(at)
+    assert "**REJECT** — not recognised as the claimed speaker" in said and "score" not in said
+    assert ANONYMOUS.count(store) == 2
+
+
+def test_anonymous_tries_are_throttled_and_never_lock_anyone_out(store: Store, voices: dict[str, list[Path]]) -> None:
+    store.set_setting("policy", UNREACHABLE)
+    at = page()
+    for i in range(ANONYMOUS.free):  # more rejected claims than the lockout allows (2)
+        at = decide(at, voices["bob"][i], claim="ann")
+        assert "**REJECT**" in answer(at)
+    assert locked_speakers(store) == {} and store.get_setting(SETTING, {}) == {}
+    assert ANONYMOUS.count(store) == ANONYMOUS.free
+    store.set_setting(ANONYMOUS.key, {"count": 8, "last": time.time()})  # as if five more came just now: 64 s
+    at = decide(at, voices["ann"][4], claim="ann")
+    said = answer(at)
+    assert "Too many tries: the next one is answered in 6" in said and "ACCEPT" not in said and "REJECT" not in said
+    fresh = decide(page(), voices["ann"][4])  # a new browser session is throttled all the same
+    assert "Too many tries" in answer(fresh)
+    assert ANONYMOUS.count(store) == 8  # refused tries are not answered, so not counted either
+
+
+def test_admin_sees_scores_and_names_and_its_claims_count(store: Store, voices: dict[str, list[Path]]) -> None:
+    admin.set_password(store, PASSWORD)
+    at = page()
+    at.text_input(key="admin_password").input(PASSWORD)
+    at.button(key="admin_unlock").click().run()
+    at = decide(at, voices["ann"][4])
+    said = answer(at)
+    assert "**ACCEPT** — ann" in said and "score +" in said and "against threshold" in said
+    store.set_setting("policy", UNREACHABLE)
+    at = decide(at, voices["bob"][4], claim="ann")
+    assert "**REJECT** — ann" in answer(at)
+    assert len(store.get_setting(SETTING)["ann"]["failures"]) == 1  # an admin's claim is a claim
+    at = decide(at, voices["bob"][3], claim="ann")
+    assert list(locked_speakers(store)) == ["ann"]
+    at = decide(at, voices["ann"][4], claim="ann")
+    assert "ann: locked out after 2 failed verifications" in answer(at)
+    assert ANONYMOUS.count(store) == 0  # the admin is not throttled
