@@ -30,12 +30,19 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--{name}", type=int, default=defaults[name])
     p.add_argument("--lr", type=float, default=defaults["lr"])
     p.add_argument("--max-minutes", type=float, default=defaults["max_minutes"])
+    p.add_argument("--speeds", default=",".join(map(str, defaults["speeds"])),
+                   help="fixed resampling warps, each a new pseudo-speaker of every recorded voice")
+    p.add_argument("--val-data", default="", help="take validation speakers from this set (e.g. data/dev)")
+    p.add_argument("--val-split", default="val", help="split of the validation set (the dev set's: calib)")
+    p.add_argument("--channel-p", type=float, default=defaults["channel_p"],
+                   help="share of augmented copies through a room, codec or cheap microphone")
     a = p.parse_args(argv)
 
     run = Path(a.out)
     if a.resume and (run / "config.json").exists():
         saved = json.loads((run / "config.json").read_text())
-        saved["speeds"] = tuple(saved["speeds"])
+        for key in ("speeds", "drawn_speeds"):
+            saved[key] = tuple(saved.get(key, TrainConfig.__dataclass_fields__[key].default))
         cfg = TrainConfig(**saved)
         cfg.epochs = a.epochs  # resuming may extend the schedule
     else:
@@ -45,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(data=a.data, splits=a.splits or str(Path(a.data) / "splits"), out=a.out,
                           epochs=a.epochs, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed, copies=a.copies,
                           heldout=a.heldout, patience=a.patience, max_minutes=a.max_minutes, window=a.window,
-                          hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict())
+                          hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict(),
+                          speeds=tuple(float(x) for x in a.speeds.split(",")), val_data=a.val_data,
+                          val_split=a.val_split, channel_p=a.channel_p)
     from train.train import Trainer
 
     Trainer(cfg, resume=a.resume).fit()

@@ -25,7 +25,7 @@ def _f32(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise shaped to a 1/f power spectrum in the frequency domain."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.arange(spec.size, dtype=np.float64)
@@ -66,14 +66,21 @@ def add_noise(audio: np.ndarray, rng: np.random.Generator, snr_db: float, kind: 
     if kind == "white":
         noise = rng.standard_normal(x.size)
     elif kind == "pink":
-        noise = _pink(x.size, rng)
+        noise = pink_noise(x.size, rng)
     else:
         noise = _babble(x.size, rng, babble or [])
-    noise_power = _power(noise)
-    if noise_power < _EPS:
-        return _f32(audio).copy()
+    return mix_at_snr(x, noise, snr_db)
+
+
+def mix_at_snr(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """`audio` plus `noise` (same length) scaled to exactly `snr_db` dB SNR; silent input or noise
+    leaves the audio unchanged."""
+    x = np.asarray(audio, dtype=np.float64)
+    signal_power, noise_power = _power(x), _power(noise)
+    if x.size == 0 or signal_power < _EPS or noise_power < _EPS:
+        return _f32(x).copy()
     scale = np.sqrt(signal_power / (noise_power * 10.0 ** (snr_db / 10.0)))
-    return _f32(x + scale * noise)
+    return _f32(x + scale * np.asarray(noise, dtype=np.float64))
 
 
 def synthetic_rir(rng: np.random.Generator, rt60: float | None = None, sr: int = SR) -> np.ndarray:
@@ -141,7 +148,8 @@ def random_crop(audio: np.ndarray, rng: np.random.Generator, min_s: float, max_s
     return x[start: start + n].copy()
 
 
-def _clip_safe(x: np.ndarray, peak: float = 0.99) -> np.ndarray:
+def clip_safe(x: np.ndarray, peak: float = 0.99) -> np.ndarray:
+    """Scale down to `peak` when anything would clip."""
     top = float(np.max(np.abs(x))) if x.size else 0.0
     return _f32(x * (peak / top)) if top > peak else _f32(x)
 
@@ -150,27 +158,33 @@ def noisy_trial_version(audio: np.ndarray, rng: np.random.Generator) -> np.ndarr
     """The 'noisy' evaluation condition: synthetic reverb, then white or pink noise at exactly 10 dB SNR."""
     wet = reverb(audio, rng)
     noisy = add_noise(wet, rng, TRIAL_SNR_DB, kind=str(rng.choice(["white", "pink"])))
-    return _clip_safe(noisy)
+    return clip_safe(noisy)
 
 
 class Augmenter:
-    """A random chain for training copies: reverb (p 0.5), noise at 0-20 dB SNR (p 0.8),
-    band-limiting (p 0.3), gain of +-10 dB, then a peak guard so nothing clips."""
+    """A random chain for training copies: reverb (p 0.5; with `p_channel`, a pyroomacoustics room
+    with early reflections instead, half the time), noise at 0-20 dB SNR (p 0.8), band-limiting
+    (p 0.3), with probability `p_channel` a codec or cheap microphone (`train.channels`), gain of
+    +-10 dB, then a peak guard so nothing clips."""
 
     def __init__(self, rng: np.random.Generator, babble_pool: list[np.ndarray] | None = None,
-                 p_noise: float = 0.8, p_reverb: float = 0.5, p_band: float = 0.3) -> None:
+                 p_noise: float = 0.8, p_reverb: float = 0.5, p_band: float = 0.3, p_channel: float = 0.0) -> None:
         self.rng = rng
         self.babble_pool = list(babble_pool or [])
-        self.p_noise, self.p_reverb, self.p_band = p_noise, p_reverb, p_band
+        self.p_noise, self.p_reverb, self.p_band, self.p_channel = p_noise, p_reverb, p_band, p_channel
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
+        from train import channels  # pyroomacoustics only when channel augmentation is asked for
+
         rng = self.rng
         x = _f32(audio)
         if rng.random() < self.p_reverb:
-            x = reverb(x, rng)
+            x = channels.room(x, rng) if self.p_channel and rng.random() < 0.5 else reverb(x, rng)
         if rng.random() < self.p_noise:
             kinds = NOISE_KINDS if self.babble_pool else NOISE_KINDS[:2]
             x = add_noise(x, rng, float(rng.uniform(0.0, 20.0)), str(rng.choice(kinds)), self.babble_pool)
         if rng.random() < self.p_band:
             x = band_limit(x, str(rng.choice(["telephone", "lowpass"])), rng)
-        return _clip_safe(gain(x, float(rng.uniform(-10.0, 10.0))))
+        if self.p_channel and rng.random() < self.p_channel:
+            x = channels.channel(x, str(rng.choice(channels.CHANNELS)), rng)
+        return clip_safe(gain(x, float(rng.uniform(-10.0, 10.0))))

@@ -1,10 +1,14 @@
 """Synthetic multi-speaker corpus from Debian speech engines whose voices are each one real person.
 
-    python -m train.corpus build --out data/corpus [--speakers N] [--utts 24] [--seed 0] [--workers 2]
+    python -m train.corpus build --out data/corpus [--engines mbrola,espeak] [--espeak-voices N]
+        [--speakers N] [--utts 24] [--espeak-utts N] [--split 0.7,0.1,0.2] [--seed 0] [--workers 2]
 
-MBROLA diphone voices (through espeak-ng) and RHVoice voices give ~90 distinct people. Each
-utterance is a different seeded sentence at a seeded rate and pitch, trimmed of silence and
-written as 16 kHz mono 16-bit WAV with `sox -R`, so two builds are byte-identical.
+MBROLA diphone voices (through espeak-ng) and RHVoice voices give ~90 distinct people; espeak-ng
+formant voices with seeded random parameters (`train.espeak_voices`) add as many more as asked for.
+RHVoice is the development set's held-out engine (`train.devset`), so the training corpus leaves
+it out by default (`--engines mbrola,espeak`). Each utterance is a different seeded sentence at a
+seeded rate and pitch, trimmed of silence and written as 16 kHz mono 16-bit WAV with `sox -R`, so
+two builds are byte-identical.
 
 Output layout (all paths in lists are relative to the corpus folder):
     .corpus (marker), <speaker>/<utt>.wav, speakers.csv, utterances.csv, splits/{train,val,test}.txt,
@@ -31,6 +35,7 @@ import soundfile as sf
 
 from device.audio import load_audio, save_wav
 from train.augment import noisy_trial_version
+from train.espeak_voices import draw_voice, prepare_data
 from train.sentences import sentence
 
 SR = 16000
@@ -38,6 +43,8 @@ MIN_S, MAX_S = 2.0, 6.0
 SHORT_S = 1.5
 SIZES = 4  # sentence sizes 0..3, see train.sentences.sentence
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+ENGINES = ("mbrola", "rhvoice", "espeak")
+DEFAULT_ENGINES = ("mbrola", "espeak")
 TARGETS_PER_SPEAKER = 30
 NONTARGETS_PER_SPEAKER = 60
 
@@ -63,6 +70,7 @@ class Voice:
     voice: str
     language: str
     gender: str
+    data_path: str = ""  # espeak-ng --path for the drawn espeak voices
 
     @property
     def script(self) -> str:
@@ -115,12 +123,22 @@ def rhvoice_voices() -> list[Voice]:
     return [voices[n] for n in sorted(voices, key=str.lower)]
 
 
-def discover_voices() -> list[Voice]:
-    """All candidate voices in a fixed order alternating engines, so the first N mix both."""
-    mb, rh = mbrola_voices(), rhvoice_voices()
-    mixed = [v for pair in zip(mb, rh) for v in pair]
-    n = min(len(mb), len(rh))
-    return mixed + mb[n:] + rh[n:]
+def espeak_voices(n: int, seed: int, root: Path) -> list[Voice]:
+    """`n` seeded random espeak-ng formant voices, their variant files written under `root`."""
+    drawn = [draw_voice(i, seed) for i in range(n)]
+    paths = prepare_data(root, drawn)
+    return [Voice(f"es-{d.name}", "espeak", f"{d.language}+{d.name}", d.language, d.gender, str(paths[d.name]))
+            for d in drawn]
+
+
+def discover_voices(engines: Iterable[str] = DEFAULT_ENGINES, espeak: list[Voice] | None = None) -> list[Voice]:
+    """All candidate voices of `engines` in a fixed order alternating engines, so the first N mix them."""
+    found = {"mbrola": mbrola_voices, "rhvoice": rhvoice_voices, "espeak": lambda: list(espeak or [])}
+    lists = [found[e]() for e in engines]
+    mixed = []
+    for i in range(max(map(len, lists), default=0)):
+        mixed += [voices[i] for voices in lists if i < len(voices)]
+    return mixed
 
 
 # ---------------------------------------------------------------- synthesis
@@ -150,6 +168,9 @@ def synthesize(voice: Voice, text: str, rate: float, pitch: float, out: Path, tm
     raw.unlink(missing_ok=True)
     if voice.engine == "mbrola":
         ok = _mbrola(voice, text, rate, pitch, raw)
+    elif voice.engine == "espeak":
+        ok = _run(["espeak-ng", f"--path={voice.data_path}", "-v", voice.voice, "-s", str(round(165 * rate)),
+                   "-p", str(round(50 * pitch)), "-w", str(raw), text]).returncode == 0
     else:
         ok = _run(["RHVoice-test", "-p", voice.voice, "-r", str(round(100 * rate)), "-t", str(round(100 * pitch)),
                    "-o", str(raw)], stdin=text).returncode == 0
@@ -202,14 +223,15 @@ def build_speaker(voice: Voice, plans: list[UttPlan], root: Path) -> list[dict]:
     return rows
 
 
-def plan_utterances(voices: list[Voice], utts: int, seed: int) -> dict[str, list[UttPlan]]:
+def plan_utterances(voices: list[Voice], utts: int, seed: int,
+                    espeak_utts: int | None = None) -> dict[str, list[UttPlan]]:
     """Seeded sentences (unique across the whole corpus), rates and pitches for every utterance."""
     rng = np.random.default_rng([seed, 1])
     used: set[str] = set()
     plans: dict[str, list[UttPlan]] = {}
     for voice in voices:
         plans[voice.speaker] = []
-        for i in range(utts):
+        for i in range(espeak_utts if voice.engine == "espeak" and espeak_utts else utts):
             texts = []
             for size in range(SIZES):
                 text = sentence(rng, voice.script, size)
@@ -239,11 +261,11 @@ def select_voices(candidates: list[Voice], n: int | None, pool: ThreadPoolExecut
 
 # ---------------------------------------------------------------- splits and trials
 
-def _split_sizes(n: int) -> dict[str, int]:
+def _split_sizes(n: int, fractions: dict[str, float] = SPLIT_FRACTIONS) -> dict[str, int]:
     """Global split sizes. Test and validation each get at least two speakers (non-target trials need
     two) when n >= 3 and n >= 6 respectively."""
-    test = max(2, round(n * SPLIT_FRACTIONS["test"])) if n >= 3 else round(n * SPLIT_FRACTIONS["test"])
-    val = round(n * SPLIT_FRACTIONS["val"])
+    test = max(2, round(n * fractions["test"])) if n >= 3 else round(n * fractions["test"])
+    val = round(n * fractions["val"])
     val = min(max(2, val) if n >= 6 else val, n - test - 1) if n > test else 0
     return {"train": n - test - val, "val": val, "test": test}
 
@@ -265,13 +287,13 @@ def _stratum_quotas(sizes: dict[tuple[str, str], int], totals: dict[str, int]) -
     return quota
 
 
-def split_speakers(voices: list[Voice], seed: int) -> dict[str, list[str]]:
-    """Speaker-disjoint ~70/10/20 split, stratified by (engine, gender), seeded."""
+def split_speakers(voices: list[Voice], seed: int, fractions: dict[str, float] = SPLIT_FRACTIONS) -> dict[str, list[str]]:
+    """Speaker-disjoint split (~70/10/20 by default), stratified by (engine, gender), seeded."""
     rng = np.random.default_rng([seed, 2])
     strata: dict[tuple[str, str], list[str]] = {}
     for v in voices:
         strata.setdefault((v.engine, v.gender), []).append(v.speaker)
-    quota = _stratum_quotas({g: len(m) for g, m in strata.items()}, _split_sizes(len(voices)))
+    quota = _stratum_quotas({g: len(m) for g, m in strata.items()}, _split_sizes(len(voices), fractions))
     splits: dict[str, list[str]] = {name: [] for name in SPLIT_FRACTIONS}
     for g in sorted(strata):
         members = [strata[g][i] for i in rng.permutation(len(strata[g]))]
@@ -329,7 +351,7 @@ def _write_lines(path: Path, lines: Iterable[str]) -> None:
 
 def _write_csv(path: Path, fields: tuple[str, ...], rows: Iterable[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
+        writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -348,20 +370,23 @@ def _prepare_out(out: Path) -> None:
 
 
 def build(out: Path, speakers: int | None = None, utts: int = 24, seed: int = 0, workers: int = 2,
-          log: Callable[[str], None] = print) -> dict:
+          log: Callable[[str], None] = print, engines: Iterable[str] = DEFAULT_ENGINES, espeak_voices_n: int = 0,
+          espeak_utts: int | None = None, fractions: dict[str, float] = SPLIT_FRACTIONS) -> dict:
     """Build the corpus into `out`; returns the summary it prints."""
     start = time.time()
     _prepare_out(out)
+    engines = tuple(engines)
+    espeak = espeak_voices(espeak_voices_n, seed, out / ".espeak") if "espeak" in engines else []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        voices, failed = select_voices(discover_voices(), speakers, pool, workers)
+        voices, failed = select_voices(discover_voices(engines, espeak), speakers, pool, workers)
         if len(voices) < 2:
             raise SystemExit(f"only {len(voices)} working voices; run scripts/setup_apt.sh")
         log(f"corpus: {len(voices)} voices ({len(failed)} failed the probe: {[v.speaker for v in failed]})")
-        plans = plan_utterances(voices, utts, seed)
+        plans = plan_utterances(voices, utts, seed, espeak_utts)
         rows = [r for rs in pool.map(lambda v: build_speaker(v, plans[v.speaker], out), voices) for r in rs]
         _write_csv(out / "speakers.csv", SPEAKER_FIELDS, (asdict(v) for v in voices))
         _write_csv(out / "utterances.csv", UTTERANCE_FIELDS, rows)
-        splits = split_speakers(voices, seed)
+        splits = split_speakers(voices, seed, fractions)
         for name, spks in splits.items():
             _write_lines(out / "splits" / f"{name}.txt", spks)
         by_spk: dict[str, list[str]] = {}
@@ -374,7 +399,7 @@ def build(out: Path, speakers: int | None = None, utts: int = 24, seed: int = 0,
         _write_lines(out / f"trials_{cond}.txt", (f"{lab} {e} {prefix}{t}" for lab, e, t in trials))
     seconds = [float(r["seconds"]) for r in rows]
     summary = {
-        "voices": {eng: sum(v.engine == eng for v in voices) for eng in ("mbrola", "rhvoice")},
+        "voices": {eng: sum(v.engine == eng for v in voices) for eng in engines},
         "failed_probe": [v.speaker for v in failed], "people": len(voices), "utterances": len(rows),
         "hours": round(sum(seconds) / 3600, 3), "min_s": min(seconds), "max_s": max(seconds),
         "splits": {k: len(v) for k, v in splits.items()},
@@ -392,10 +417,23 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--out", type=Path, default=Path("data/corpus"))
     b.add_argument("--speakers", type=int, default=None, help="first N working voices (default: all)")
     b.add_argument("--utts", type=int, default=24, help="utterances per speaker")
+    b.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                   help=f"comma-separated, of {', '.join(ENGINES)} (rhvoice is the dev set's held-out engine)")
+    b.add_argument("--espeak-voices", type=int, default=0, help="random espeak-ng formant voices to draw")
+    b.add_argument("--espeak-utts", type=int, default=None, help="utterances per espeak voice (default --utts)")
+    b.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test speaker fractions")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    build(args.out, args.speakers, args.utts, args.seed, args.workers)
+    engines = tuple(e for e in args.engines.split(",") if e)
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        parser.error(f"--engines: unknown {sorted(unknown)}; known: {', '.join(ENGINES)}")
+    fractions = dict(zip(SPLIT_FRACTIONS, map(float, args.split.split(","))))
+    if len(fractions) != 3 or abs(sum(fractions.values()) - 1) > 1e-6:
+        parser.error(f"--split: three fractions summing to 1, got {args.split!r}")
+    build(args.out, args.speakers, args.utts, args.seed, args.workers, engines=engines,
+          espeak_voices_n=args.espeak_voices, espeak_utts=args.espeak_utts, fractions=fractions)
 
 
 if __name__ == "__main__":

@@ -42,28 +42,28 @@ class Item:
 
 
 def _bank_job(args) -> list[np.ndarray]:
-    path, spd, copies, seed, cfg_dict, babble_paths = args
+    path, spd, copies, seed, cfg_dict, babble_paths, channel_p = args
     cfg = FeatureConfig.from_dict(cfg_dict)
     rng = np.random.default_rng(seed)
     audio = load_audio(path)
     if spd != 1.0:
         audio = speed(audio, spd)
     babble = [load_audio(p) for p in babble_paths]
-    augment = Augmenter(rng, babble)
+    augment = Augmenter(rng, babble, p_channel=channel_p)
     out = [log_mel_cepstra(audio, cfg).astype(np.float16)]
     out += [log_mel_cepstra(augment(audio), cfg).astype(np.float16) for _ in range(copies)]
     return out
 
 
 def build_bank(items: list[Item], cfg: FeatureConfig, copies: int, seed: int, workers: int = 2,
-               babble_pool: list[Path] | None = None, progress=None) -> list[list[np.ndarray]]:
+               babble_pool: list[Path] | None = None, channel_p: float = 0.0, progress=None) -> list[list[np.ndarray]]:
     """For each item: [clean cepstra, `copies` augmented cepstra] (float16, un-normalised)."""
     pool = babble_pool or []
     rng = np.random.default_rng(seed)
     jobs = []
     for i, it in enumerate(items):
         picks = [pool[j] for j in rng.choice(len(pool), size=min(3, len(pool)), replace=False)] if pool else []
-        jobs.append((it.path, it.speed, copies, seed * 100003 + i, cfg.to_dict(), picks))
+        jobs.append((it.path, it.speed, copies, seed * 100003 + i, cfg.to_dict(), picks, channel_p))
     with ProcessPoolExecutor(max_workers=workers) as ex:
         results = ex.map(_bank_job, jobs, chunksize=8)
         return list(progress(results, total=len(jobs)) if progress else results)

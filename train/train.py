@@ -37,7 +37,13 @@ class TrainConfig:
     lr: float = 2e-3
     seed: int = 0
     copies: int = 4
+    # Fixed resampling warps, each one a new pseudo-speaker of every recorded voice (pitch and
+    # vocal-tract length move together). Drawn voices (DRAWN_PREFIX) are new people already.
     speeds: tuple[float, ...] = (1.0, 0.9, 1.1)
+    drawn_speeds: tuple[float, ...] = (1.0,)
+    val_data: str = ""  # validation speakers from this set's `val_split` (the dev set's calibration half)
+    val_split: str = "val"
+    channel_p: float = 0.0  # share of augmented copies that also go through a room, codec or cheap microphone
     heldout: int = 2  # utterances per training speaker kept for closed-set accuracy / F1
     patience: int = 6
     max_minutes: float = 20.0
@@ -48,6 +54,9 @@ class TrainConfig:
     model: dict = field(default_factory=lambda: ModelConfig().to_dict())
 
 
+DRAWN_PREFIX = "es-"  # train.corpus names its randomly drawn espeak-ng voices es-svNNNN
+
+
 def prepare(cfg: TrainConfig) -> tuple[list[Item], list[tuple[str, float]], list[tuple[Path, int]], dict[str, list[Path]]]:
     """Training items (speed-perturbed pseudo-speakers), classes, held-out items, val utterances."""
     train_utts = speaker_utterances(cfg.data, cfg.splits, "train")
@@ -56,12 +65,14 @@ def prepare(cfg: TrainConfig) -> tuple[list[Item], list[tuple[str, float]], list
     heldout: list[tuple[Path, int]] = []
     for spk, paths in train_utts.items():
         keep, held = paths[: len(paths) - cfg.heldout], paths[len(paths) - cfg.heldout:]
-        for spd in cfg.speeds:
+        for spd in cfg.drawn_speeds if spk.startswith(DRAWN_PREFIX) else cfg.speeds:
             classes.append((spk, spd))
             items += [Item(p, len(classes) - 1, spd) for p in keep]
             if spd == 1.0:
                 heldout += [(p, len(classes) - 1) for p in held]
-    return items, classes, heldout, speaker_utterances(cfg.data, cfg.splits, "val")
+    if cfg.val_data:
+        return items, classes, heldout, speaker_utterances(cfg.val_data, Path(cfg.val_data) / "splits", cfg.val_split)
+    return items, classes, heldout, speaker_utterances(cfg.data, cfg.splits, cfg.val_split)
 
 
 class Trainer:
@@ -109,10 +120,11 @@ class Trainer:
     def fit(self) -> dict:
         c = self.cfg
         start = time.time()
-        print(f"{len(self.classes)} classes ({len(self.classes) // len(c.speeds)} speakers x speeds {c.speeds}), "
+        voices = len({s for s, _ in self.classes})
+        print(f"{len(self.classes)} classes ({voices} voices; warps {c.speeds}, drawn voices {c.drawn_speeds}), "
               f"{len(self.items)} utterances, {len(self.val)} validation speakers")
         babble = [it.path for it in self.items if it.speed == 1.0]
-        bank = build_bank(self.items, self.features, c.copies, c.seed, c.workers, babble,
+        bank = build_bank(self.items, self.features, c.copies, c.seed, c.workers, babble, c.channel_p,
                           progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False, disable=None))
         labels = np.array([it.label for it in self.items], dtype=np.int32)
         sampler = CropSampler(bank, labels, self.features, c.seed + int(self.epoch))
