@@ -4,7 +4,8 @@
 #   2. the daemon listens to a private PulseAudio null sink's monitor through PortAudio/ALSA;
 #   3. a scripted conversation (enrolled speakers and the unknown clb) is played into the sink with
 #      paplay, and each decision is printed as it happens;
-#   4. if the status page exists (app/status.py), it is started on the demo store and its URL printed.
+#   4. if the status page exists (app/status.py), it is started over HTTPS (a self-signed certificate
+#      for localhost) on the demo store and its URL printed.
 # Usage: scripts/demo.sh [--model DIR]   (default models/default; SPEAKERID_MODEL also works)
 # Everything lives in build/demo (recreated each run); the real home directory is not touched.
 set -euo pipefail
@@ -66,7 +67,10 @@ wait "$daemon" || true
 echo "== Daemon stopped. Events recorded: $("$py" -c "from device.store import Store; print(Store('$store').count_events())")"
 
 if [ -f app/status.py ] && [ -x scripts/serve_status.sh ]; then
-  setsid scripts/serve_status.sh --store "$store" --model "$model" >"$demo/status.log" 2>&1 &
+  bash scripts/make_cert.sh --out "$demo/tls" --host localhost >"$demo/tls.log"  # HTTPS, as on the Pi
+  setsid scripts/serve_status.sh --store "$store" --model "$model" --cert "$demo/tls/status.crt" \
+    --key "$demo/tls/status.key" >"$demo/status.log" 2>&1 &
   echo $! > "$demo/status.pid"
-  echo "== Status page: http://localhost:${SPEAKERID_STATUS_PORT:-8501}  (store $store; log $demo/status.log)"
+  echo "== Status page: https://localhost:${SPEAKERID_STATUS_PORT:-8501}  (self-signed: $demo/tls/status.crt;" \
+    "store $store; log $demo/status.log)"
 fi

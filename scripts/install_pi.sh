@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
 # Install the speaker-ID daemon and status page as systemd services on Raspberry Pi OS / Debian.
 # Run as root from the repository checkout (it stays where it is):
-#   sudo scripts/install_pi.sh [--user speakerid] [--device "USB"]
+#   sudo scripts/install_pi.sh [--user speakerid] [--device "USB"] [--cert F --key F | --http]
 # Safe to run again (after a git pull, for instance): the venv is rebuilt only when
 # requirements-device.txt changes, and an existing /etc/speakerid/config.toml is kept.
+# The status page is served over HTTPS with a self-signed certificate for this host's name, made
+# once in /etc/speakerid/tls (scripts/make_cert.sh), or with the owner's --cert/--key (copied there);
+# --http serves plain HTTP instead (the admin password then crosses the LAN in clear).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 user=speakerid
 device=""
+own_cert="" own_key="" http=0
 while [ $# -gt 0 ]; do
   case $1 in
     --user) user=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
-    *) echo "install_pi: unknown option $1 (known: --user NAME, --device NAME|INDEX)" >&2; exit 2 ;;
+    --cert) own_cert=$2; shift 2 ;;
+    --key) own_key=$2; shift 2 ;;
+    --http) http=1; shift ;;
+    *) echo "install_pi: unknown option $1 (known: --user NAME, --device NAME|INDEX, --cert F --key F, --http)" >&2
+       exit 2 ;;
   esac
 done
+if [ -n "$own_cert$own_key" ] && { [ ! -r "$own_cert" ] || [ ! -r "$own_key" ]; }; then
+  echo "install_pi: --cert and --key go together and must name readable files" >&2; exit 2
+fi
 [ "$(id -u)" -eq 0 ] || { echo "install_pi: run as root (sudo)" >&2; exit 1; }
 command -v systemctl >/dev/null || { echo "install_pi: systemd is required" >&2; exit 1; }
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends python3 python3-venv libportaudio2 libsndfile1 alsa-utils >/dev/null
+apt-get install -y -qq --no-install-recommends python3 python3-venv libportaudio2 libsndfile1 alsa-utils openssl >/dev/null
 
 # An unprivileged service user that may use the sound card and nothing else.
 if ! id -u "$user" >/dev/null 2>&1; then
@@ -55,9 +66,20 @@ TOML
   chmod 0644 "$config"
 fi
 
+# The status page's TLS certificate: the owner's, or a self-signed one for this host's name.
+tls=/etc/speakerid/tls
+install -d -m 0755 /etc/speakerid "$tls"
+if [ -n "$own_cert" ]; then
+  install -m 0644 "$own_cert" "$tls/status.crt"
+  install -m 0640 -g "$user" "$own_key" "$tls/status.key"
+  echo "install_pi: the status page uses your certificate ($own_cert)"
+elif [ "$http" = 0 ]; then
+  bash "$repo/scripts/make_cert.sh" --out "$tls" --host "$(hostname)" --group "$user"
+fi
+
 for unit in speakerid speakerid-status; do
-  sed -e "s|@REPO@|$repo|g" -e "s|@USER@|$user|g" -e "s|@CONFIG@|$config|g" \
-    "$repo/scripts/systemd/$unit.service" > "/etc/systemd/system/$unit.service"
+  sed -e "s|@REPO@|$repo|g" -e "s|@USER@|$user|g" -e "s|@CONFIG@|$config|g" -e "s|@TLS@|$tls|g" \
+    -e "s|@HTTP@|$http|g" "$repo/scripts/systemd/$unit.service" > "/etc/systemd/system/$unit.service"
 done
 systemctl daemon-reload
 systemctl enable --now speakerid.service
@@ -65,6 +87,12 @@ if [ -x "$repo/scripts/serve_status.sh" ]; then
   systemctl enable --now speakerid-status.service
 else
   echo "install_pi: scripts/serve_status.sh not found; status page service not started"
+fi
+if [ "$http" = 1 ]; then
+  echo "install_pi: status page on http://$(hostname).local:8501 (plain HTTP, as asked)"
+else
+  echo "install_pi: status page on https://$(hostname).local:8501; trust $tls/status.crt on your devices (README," \
+    "'The status page over HTTPS'); its $(openssl x509 -in "$tls/status.crt" -noout -fingerprint -sha256)"
 fi
 echo "install_pi: installed. Enroll with:"
 echo "  cd $repo && sudo -u $user $venv/bin/python -m device enroll NAME --mic --config $config"

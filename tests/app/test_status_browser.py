@@ -85,7 +85,7 @@ def device(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytest.TempPa
                                *map(str, common)], cwd=REPO, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = free_port()
-    server = subprocess.Popen(["bash", str(REPO / "scripts" / "serve_status.sh"), "--address", "127.0.0.1", "--port",
+    server = subprocess.Popen(["bash", str(REPO / "scripts" / "serve_status.sh"), "--http", "--address", "127.0.0.1", "--port",
                                str(port), *map(str, common)], cwd=REPO, env=env, start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
