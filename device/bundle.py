@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from device.calibration import Calibration, CalibrationError, household_target
 from device.features import FeatureConfig, FeatureConfigError
 from device.policies import POLICIES  # noqa: F401  (re-exported: the names live in device/policies.py)
 from device.scoring import unit
 
-BUNDLE_SCHEMA = 1
+BUNDLE_SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)  # 1: thresholds from training-domain validation speakers, no score calibration
 
 
 class BundleError(ValueError):
@@ -45,6 +47,7 @@ class Bundle:
     tflite_path: Path
     cohort: np.ndarray | None = None
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     @property
     def name(self) -> str:
@@ -56,26 +59,47 @@ class Bundle:
 
     @property
     def scoring(self) -> str:
-        """'asnorm' when the bundle ships a cohort, else plain 'cosine'."""
+        """The score the decisions use: the calibration's, else 'asnorm' when the bundle ships a
+        cohort, else plain 'cosine'."""
+        if self.calibration is not None:
+            return self.calibration.scoring
         return "asnorm" if self.cohort is not None else "cosine"
 
     @property
     def asnorm_top_k(self) -> int:
         return int(self.meta.get("cohort", {}).get("top_k", 50)) if self.meta.get("cohort") else 0
 
-    def threshold(self, policy: str | float) -> float:
-        """Decision threshold for a policy name (device.policies.POLICIES) or an explicit number."""
+    def threshold(self, policy: str | float, enrolled: int = 1) -> float:
+        """Decision threshold for a policy name (device.policies.POLICIES) or an explicit number.
+
+        With a score calibration, a false-accept policy ('far1') is the chance that a stranger's
+        attempt is accepted as any of the `enrolled` people compared, so the threshold rises with
+        it; 'eer' is the calibration set's equal-error threshold."""
         if isinstance(policy, (int, float)) and not isinstance(policy, bool):
             return float(policy)
         try:
             return float(policy)  # a number given as text, e.g. from a CLI flag
         except (TypeError, ValueError):
             pass
+        if self.calibration is not None:
+            target = household_target(str(policy))
+            if target is not None:
+                return self.calibration.threshold_for_household(target, enrolled)
+            if policy == "eer":
+                return self.calibration.eer_threshold
         table = self.thresholds.get(self.scoring, {})
         if policy not in table:
             raise BundleError(f"{self.path}: no '{policy}' threshold for {self.scoring} scoring "
                               f"(known: {', '.join(sorted(table)) or 'none'})")
         return float(table[policy])
+
+    def operating_point(self, policy: str | float, enrolled: int = 1) -> dict[str, Any]:
+        """The threshold in force for `policy` with `enrolled` people, and what the calibration
+        measured at it (None where the bundle has no score calibration)."""
+        threshold = self.threshold(policy, enrolled)
+        rates = self.calibration.rates(threshold, enrolled) if self.calibration is not None else None
+        return {"policy": str(policy), "enrolled": int(enrolled), "scoring": self.scoring,
+                "threshold": round(threshold, 4), "expected": rates and {k: round(v, 4) for k, v in rates.items()}}
 
     @classmethod
     def load(cls, path: str | Path) -> Bundle:
@@ -89,8 +113,9 @@ class Bundle:
             raise BundleError(f"{meta_path}: unreadable JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise BundleError(f"{meta_path}: expected a JSON object")
-        if meta.get("schema") != BUNDLE_SCHEMA:
-            raise BundleError(f"{meta_path}: bundle schema {meta.get('schema')!r}; this device reads schema {BUNDLE_SCHEMA}")
+        if meta.get("schema") not in READABLE_SCHEMAS:
+            raise BundleError(f"{meta_path}: bundle schema {meta.get('schema')!r}; this device reads schemas "
+                              f"{', '.join(map(str, READABLE_SCHEMAS))}")
         try:
             features = FeatureConfig.from_dict(meta["features"])
             window = meta["window"]
@@ -110,8 +135,15 @@ class Bundle:
                               "the file is corrupt or was replaced")
         if window_frames < 1 or not 1 <= hop_frames <= window_frames:
             raise BundleError(f"{meta_path}: bad window {window}")
+        try:
+            calibration = Calibration.from_dict(meta["score_calibration"]) if meta.get("score_calibration") else None
+        except CalibrationError as exc:
+            raise BundleError(f"{meta_path}: {exc}") from None
+        cohort = _load_cohort(root, meta)
+        if calibration is not None and calibration.scoring == "asnorm" and cohort is None:
+            raise BundleError(f"{meta_path}: score_calibration is for AS-norm scores but the bundle has no cohort")
         return cls(root, meta, features, window_frames, hop_frames, embedding_dim, tflite_path,
-                   _load_cohort(root, meta), _thresholds(meta, meta_path))
+                   cohort, _thresholds(meta, meta_path), calibration)
 
 
 def _load_cohort(root: Path, meta: dict[str, Any]) -> np.ndarray | None:

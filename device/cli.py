@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
             r.add_argument("--claim", required=True, help="the enrolled speaker to verify against")
         src = r.add_mutually_exclusive_group(required=True)
         src.add_argument("--mic", action="store_true", help="listen for one utterance")
-        src.add_argument("--file", type=Path, help="an audio file (the whole file is one utterance)")
+        src.add_argument("--file", type=Path, nargs="+", metavar="F",
+                         help="audio file(s), each one utterance; with several, --json prints one object a line "
+                              "(with 'file'; 'error' for a file that could not be judged) and the exit code is "
+                              "0 when all were accepted, 1 when any was rejected, 2 when any failed")
         r.add_argument("--timeout", type=float, default=30.0, help="--mic: give up after this many seconds")
 
     d = sub.add_parser("run", parents=[common], help="the daemon: listen and decide continuously")
@@ -133,6 +136,9 @@ def cmd_devices(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
     with Store(cfg.store_path, readonly=True) as store:
         status = store.status()
+        bundle = Bundle.load(cfg.model)
+        policy = args.policy or str(store.get_setting("policy", cfg.policy))
+        status["decisions"] = bundle.operating_point(policy, max(len(store.profiles(bundle.meta["sha256"])), 1))
     out(args, status, "\n".join(f"{k:>14}: {v}" for k, v in sorted(status.items())))
     return 0
 
@@ -187,8 +193,10 @@ def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
         claims = [args.claim] if args.command == "verify" else []
         recognizer.claimed_profiles(claims)  # an unknown claim fails before anyone is asked to speak
         recognizer.lockout.allowed(claims)  # and so does a locked-out one
+        if args.file and len(args.file) > 1:
+            return recognize_files(args, recognizer, claims, publisher)
         if args.file:
-            audio, label = load_audio(args.file), str(args.file)
+            audio, label = load_audio(args.file[0]), str(args.file[0])
         else:
             print("Listening…", file=sys.stderr, flush=True)
             audio = next(iter(listen(cfg, args.timeout)), None)
@@ -199,6 +207,22 @@ def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
         out(args, result.to_dict(), result.line())
         publisher.decision(result.to_dict())
     return 0 if result.decision.accepted else 1
+
+
+def recognize_files(args: argparse.Namespace, recognizer: Recognizer, claims: list[str], publisher: Publisher) -> int:
+    """One decision per file, in order; a file that cannot be judged is reported and skipped."""
+    codes = []
+    for path in args.file:
+        try:
+            result = recognizer.recognize(load_audio(path), claims, label=str(path))
+        except (AudioError, RecognitionError) as exc:
+            out(args, {"file": str(path), "error": str(exc)}, f"{path}: error: {exc}")
+            codes.append(2)
+            continue
+        out(args, {"file": str(path), **result.to_dict()}, f"{path}: {result.line()}")
+        publisher.decision(result.to_dict())
+        codes.append(0 if result.decision.accepted else 1)
+    return max(codes)
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:

@@ -122,7 +122,7 @@ class Recognizer:
         if not candidates:
             raise RecognitionError(f"nobody is enrolled with model {self.bundle.name!r} (python -m device enroll NAME)")
         self.policy_in_use = self.policy
-        threshold = self.bundle.threshold(self.policy_in_use)
+        threshold = self.bundle.threshold(self.policy_in_use, enrolled=len(candidates))
         emb = self.embedder.embed_audio(audio)
         if len(candidates) == 1 and claims:
             name, profile = next(iter(candidates.items()))

@@ -38,7 +38,8 @@ class Scorer:
 
     @classmethod
     def for_bundle(cls, bundle) -> Scorer:
-        return cls(bundle.cohort, bundle.asnorm_top_k or 50)
+        """The scoring the bundle's decisions are calibrated for (AS-norm only when they are)."""
+        return cls(bundle.cohort if bundle.scoring == "asnorm" else None, bundle.asnorm_top_k or 50)
 
     @property
     def kind(self) -> str:

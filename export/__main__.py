@@ -25,7 +25,7 @@ from device.bundle import BUNDLE_SCHEMA, Bundle, sha256_file
 from device.embedder import Embedder, window_starts
 from device.features import FeatureConfig, mfcc
 from device.scoring import Scorer
-from export.calibrate import calibration_scores, cohort_embeddings, thresholds
+from export.calibrate import choose, cohort_embeddings, dev_scores, legacy_thresholds, validation_scores
 from export.convert import MODES, convert
 from export.ops import check_ops, read_ops
 from train.data import speaker_utterances
@@ -89,7 +89,7 @@ def trial_eers(vectors: dict[Path, np.ndarray], data: Path, cohort: np.ndarray, 
 
 
 def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | None, int8_fallback: bool,
-           check_runtimes: tuple[str, ...], parity_min: float, top_k: int = 50) -> dict:
+           check_runtimes: tuple[str, ...], parity_min: float, top_k: int = 50, dev: Path | None = None) -> dict:
     t0 = time.time()
     cfg = json.loads((run / "config.json").read_text())
     data = data or Path(cfg["data"])
@@ -127,8 +127,16 @@ def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | N
     np.save(out / "cohort.npy", cohort)
     meta["cohort"] = {"file": "cohort.npy", "sha256": sha256_file(out / "cohort.npy"), "n": int(cohort.shape[0]),
                       "top_k": top_k, "dtype": "float16"}
-    labels, cos, asn = calibration_scores(embedder, val_spk, cohort, top_k)
-    meta["thresholds"], meta["calibration"] = thresholds(labels, cos, asn)
+    scorer = Scorer(cohort.astype(np.float32), top_k)
+    if dev is not None:
+        labels, cos, asn = dev_scores(embedder, dev, scorer)
+        meta["calibrated_on"] = {"dev": str(dev), "half": "calib", "trials": int(labels.size)}
+    else:
+        labels, cos, asn = validation_scores(embedder, val_spk, scorer)
+        meta["calibrated_on"] = {"data": str(data), "split": "val", "trials": int(labels.size)}
+    calibration, meta["calibration_report"] = choose(labels, cos, asn)
+    meta["score_calibration"] = calibration.to_dict()
+    meta["thresholds"] = legacy_thresholds(labels, cos, asn)
     (out / "model.json").write_text(json.dumps(meta, indent=2))
 
     meta["checks"] = check_bundle(run, out, parity_min, data, check_runtimes, cohort.astype(np.float32), top_k)
@@ -177,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quant", choices=MODES, default="dynamic")
     p.add_argument("--data", help="dataset root (default: the run's)")
     p.add_argument("--splits", help="splits folder (default: the run's)")
+    p.add_argument("--dev", help="development set (data/dev): calibrate decisions on its calibration half "
+                                 "(default: the corpus's validation speakers)")
     p.add_argument("--int8-fallback", action="store_true", help="allow float ops where int8 conversion fails")
     p.add_argument("--parity-min", type=float,
                    help="minimum cosine to the Keras embeddings (default: 0.995, 0.99 for int8)")
@@ -190,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         meta = export(Path(a.run), tmp_out, a.quant, Path(a.data) if a.data else None,
                       Path(a.splits) if a.splits else None, a.int8_fallback, runtimes,
-                      a.parity_min if a.parity_min is not None else PARITY_MIN[a.quant])
+                      a.parity_min if a.parity_min is not None else PARITY_MIN[a.quant],
+                      dev=Path(a.dev) if a.dev else None)
     except Exception as exc:  # conversion, op gate, runtime checks: report, leave no half bundle
         print(f"export failed: {exc}", file=sys.stderr)
         shutil.rmtree(tmp_out, ignore_errors=True)

@@ -1,0 +1,180 @@
+"""How a bundle does on people and channels it never trained on (run in .venv-train).
+
+    python -m scripts.bench.generalisation --model models/default --dev data/dev \
+        [--peer resemblyzer=build/dev/resemblyzer.npz] [--open-set build/dev/open_set.json] \
+        --json build/dev/generalisation.json --markdown docs/GENERALISATION.md
+
+Every condition of the development set's *report half* (`train.devset`), scored for: the bundle
+through the device code path (cosine, and AS-norm when it ships a cohort), any peer whose
+embeddings an npz holds (Resemblyzer, written by its own venv), and the MFCC mean+std baseline
+(normalised with calibration-half statistics). Per system and condition: EER, minDCF(0.01),
+Cllr and min-Cllr where the bundle calibrates its scores, and for the bundle the actual
+false-accept and false-reject rates at the threshold the device uses for one claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from device.bundle import Bundle
+from device.policies import DEFAULT_POLICY
+from device.scoring import Scorer, unit
+from export.calibrate import cllr, min_cllr
+from train.datasets import Trial, read_trials
+from train.devset import CONDITIONS
+from train.evaluate import embed_paths, load_embedder, score_trials
+from train.metrics import summary
+
+Scores = dict[str, tuple[np.ndarray, np.ndarray]]  # condition -> (labels, scores)
+
+
+def load_conditions(dev: Path, half: str) -> dict[str, list[Trial]]:
+    return {c: read_trials(dev / "trials" / half / f"{c}.txt") for c in CONDITIONS
+            if (dev / "trials" / half / f"{c}.txt").exists()}
+
+
+def files_of(trials: dict[str, list[Trial]], root: Path) -> list[Path]:
+    return list(dict.fromkeys(root / p for ts in trials.values() for t in ts for p in t[1:]))
+
+
+def vector_scores(trials: dict[str, list[Trial]], root: Path, vecs: dict[Path, np.ndarray],
+                  scorer: Scorer | None = None) -> tuple[Scores, Scores]:
+    raw: Scores = {}
+    norm: Scores = {}
+    for cond, ts in trials.items():
+        labels, cos, asn = score_trials(ts, root, vecs, scorer)
+        raw[cond] = (labels, cos)
+        if asn is not None:
+            norm[cond] = (labels, asn)
+    return raw, norm
+
+
+def metrics(labels: np.ndarray, scores: np.ndarray, bundle: Bundle | None = None, scoring: str = "") -> dict:
+    """EER, minDCF, min-Cllr; for the scoring the bundle decides with: Cllr of its calibrated LLRs
+    and the false-accept / false-reject rates at the device's one-claim threshold."""
+    out = {**summary(labels, scores), "min_cllr": round(min_cllr(labels, scores), 4)}
+    if bundle is not None and scoring == bundle.scoring:
+        threshold = bundle.threshold(bundle.meta.get("policy_default", DEFAULT_POLICY))
+        out["device_threshold"] = round(threshold, 4)
+        out["fa_at_device"] = round(100 * float(np.mean(scores[labels == 0] >= threshold)), 3)
+        out["fr_at_device"] = round(100 * float(np.mean(scores[labels == 1] < threshold)), 3)
+        if bundle.calibration is not None:
+            out["cllr"] = round(cllr(labels, bundle.calibration.slope * scores + bundle.calibration.offset), 4)
+    return out
+
+
+def systems(model: Path, dev: Path, trials: dict[str, list[Trial]], peers: dict[str, Path]) -> dict[str, dict]:
+    embedder = load_embedder(model, threads=1)
+    bundle = embedder.bundle
+    vecs, problems, _ = embed_paths(embedder, files_of(trials, dev))
+    if problems:
+        print(f"generalisation: {len(problems)} files could not be embedded: {problems[:3]}")
+    raw, norm = vector_scores(trials, dev, vecs, Scorer(bundle.cohort, bundle.asnorm_top_k or 50))
+    out = {"project (cosine)": {c: metrics(*raw[c], bundle, "cosine") for c in raw}}
+    if norm:
+        out["project (AS-norm)"] = {c: metrics(*norm[c], bundle, "asnorm") for c in norm}
+    for name, npz in peers.items():
+        data = np.load(npz)
+        peer = {Path(p): unit(v) for p, v in zip(data["paths"], data["vectors"])}
+        out[name] = {c: metrics(*s) for c, s in vector_scores(trials, dev, peer)[0].items()}
+    out["MFCC mean+std (cosine)"] = {c: metrics(*s) for c, s in mfcc_baseline(bundle, dev, trials).items()}
+    return out
+
+
+def mfcc_baseline(bundle: Bundle, dev: Path, trials: dict[str, list[Trial]]) -> Scores:
+    from scripts.bench.baselines import MfccStats
+
+    calib = [dev / p for t in load_conditions(dev, "calib").get("clean", []) for p in t[1:]]
+    stats = MfccStats(bundle.features).fit(list(dict.fromkeys(calib))[:400])
+    return vector_scores(trials, dev, {p: stats.embed(p) for p in files_of(trials, dev)})[0]
+
+
+def makeup(dev: Path) -> tuple[dict, list[dict]]:
+    summary_json = json.loads((dev / "summary.json").read_text())
+    with open(dev / "speakers.csv", newline="", encoding="utf-8") as f:
+        return summary_json, list(csv.DictReader(f))
+
+
+def markdown(result: dict, dev: Path, open_set: dict | None) -> str:
+    info, people = makeup(dev)
+    conds = result["conditions"]
+    lines = ["# Generalisation: people and channels the model never trained on", "",
+             f"Bundle `{result['model']}` ({result['bundle_scoring']} scoring, default policy "
+             f"`{result['policy']}`), scored on the **report half** of the development set (`{dev}`); nothing is "
+             "chosen on this half. Regenerate with `scripts/eval_dev.sh`.", "",
+             "## EER % per condition", "",
+             "| system | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+    for name, per in result["systems"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{per[c]['eer']:.2f}" for c in conds) + " |")
+    lines += ["", "## Per condition", "",
+              "FA / FR at device threshold: the actual false-accept and false-reject rates (%) at the threshold the "
+              "device uses for one claim at the default policy. Cllr uses the bundle's score calibration.", ""]
+    for c in conds:
+        lines += [f"### {c}", "", "| system | EER % | minDCF(0.01) | Cllr | min-Cllr | FA % at device thr | FR % at device thr |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, per in result["systems"].items():
+            m = per[c]
+            lines.append(f"| {name} | {m['eer']:.2f} | {m['min_dcf_p01']:.3f} | {m.get('cllr', '—')} | {m['min_cllr']} | "
+                         f"{m.get('fa_at_device', '—')} | {m.get('fr_at_device', '—')} |")
+        first = next(iter(result["systems"].values()))[c]
+        lines += ["", f"{first['n_target']} target / {first['n_nontarget']} non-target trials.", ""]
+    if open_set:
+        lines += open_set_markdown(open_set)
+    lines += ["## The development set", "",
+              f"{sum(info['people'].values())} people ({', '.join(f'{v} {k}' for k, v in info['people'].items())}), "
+              f"{len(info['languages'])} languages, {info['utterances']} utterances + {info['single_clips']} single "
+              f"clips, {info['hours']} h before degradation; halves: {info['halves']}. Built by "
+              "`scripts/make_devset.sh` (`python -m train.devset build`), seeded and deterministic.", "",
+              "| person | source | package | version | voice | language | gender | licence | half |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {p['speaker']} | {p['source']} | {p['package']} | {p['version']} | {p['voice']} | {p['language']} | "
+              f"{p['gender']} | {p['licence']} | {p['half']} |" for p in people]
+    return "\n".join(lines) + "\n"
+
+
+def open_set_markdown(open_set: dict) -> list[str]:
+    lines = ["## Open set, through the real CLI", "",
+             f"{open_set['enrolled']} people enrolled (`python -m device enroll`, {open_set['per_person']} recordings "
+             f"each), {open_set['unknown']} never-enrolled people; every attempt is `python -m device identify --json`. "
+             "Genuine: held-out recordings of enrolled people; unknown: every recording of the others.", "",
+             "| condition | policy | threshold | genuine correct % | genuine rejected % | misidentified % | "
+             "unknown accepted % | attempts (genuine / unknown) |", "|---|---|---|---|---|---|---|---|"]
+    for row in open_set["rows"]:
+        lines.append(f"| {row['condition']} | {row['policy']} | {row['threshold']} | {row['genuine_correct']} | "
+                     f"{row['genuine_rejected']} | {row['misidentified']} | {row['unknown_accepted']} | "
+                     f"{row['n_genuine']} / {row['n_unknown']} |")
+    return lines + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--dev", required=True, type=Path)
+    p.add_argument("--half", default="report")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=NPZ")
+    p.add_argument("--open-set", type=Path, help="open_set.json from scripts.bench.open_set")
+    p.add_argument("--json", required=True, type=Path)
+    p.add_argument("--markdown", type=Path)
+    a = p.parse_args(argv)
+    trials = load_conditions(a.dev, a.half)
+    bundle = Bundle.load(a.model)
+    result = {"model": str(a.model), "half": a.half, "conditions": list(trials), "bundle_scoring": bundle.scoring,
+              "policy": bundle.meta.get("policy_default", DEFAULT_POLICY),
+              "systems": systems(a.model, a.dev, trials, dict(s.split("=", 1) for s in a.peer))}
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(result, indent=1) + "\n")
+    if a.markdown:
+        open_set = json.loads(a.open_set.read_text()) if a.open_set and a.open_set.exists() else None
+        a.markdown.write_text(markdown(result, a.dev, open_set))
+    for name, per in result["systems"].items():
+        print(f"{name:28s} " + "  ".join(f"{c} {v['eer']:.2f}" for c, v in per.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The generalisation report (docs/GENERALISATION.md): a bundle on the development set's report half,
+# next to Resemblyzer and the MFCC mean+std baseline, plus open-set identification through the real
+# CLI. Builds what is missing (venvs, the dev set, .venv-peers).
+#   MODEL=models/default DEV=data/dev OUT=build/dev MARKDOWN=docs/GENERALISATION.md PEERS=1 scripts/eval_dev.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${MODEL:-models/default}
+dev=${DEV:-data/dev}
+out=${OUT:-build/dev}
+md=${MARKDOWN:-docs/GENERALISATION.md}
+export PYTHONPATH=$PWD
+bash scripts/setup_venvs.sh train device
+[ -f "$dev/summary.json" ] || bash scripts/make_devset.sh --out "$dev"
+mkdir -p "$out/peer-trials"
+peer=()
+if [ "${PEERS:-1}" = 1 ]; then
+  # the peer's script embeds every file the lists in a folder name: all report-half conditions in one list
+  cat "$dev"/trials/report/*.txt > "$out/peer-trials/trials_clean.txt"
+  bash scripts/bench/setup_peers.sh
+  .venv-peers/bin/python -m scripts.bench.resemblyzer_peer --data "$dev" --trials-dir "$out/peer-trials" \
+    --out "$out/resemblyzer" --reps 3 > /dev/null
+  peer=(--peer "Resemblyzer (GE2E)=$out/resemblyzer.npz")
+fi
+.venv-train/bin/python -m scripts.bench.open_set --model "$model" --dev "$dev" --json "$out/open_set.json" \
+  --policies "${POLICIES:-far1,far5,eer}" --conditions "${CONDITIONS:-clean,noisy,channel/mic}"
+.venv-train/bin/python -m scripts.bench.generalisation --model "$model" --dev "$dev" "${peer[@]}" \
+  --open-set "$out/open_set.json" --json "$out/generalisation.json" --markdown "$md"
