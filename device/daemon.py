@@ -1,8 +1,10 @@
 """The listening daemon.
 
 `run_daemon` is the loop: audio source -> VAD segmenter -> recognizer (device/recognizer.py) ->
-event in the store + a line on stdout, with a heartbeat thread updating the status table. One bad
-utterance is logged and skipped; a signal sets `stop` and the loop winds down cleanly.
+event in the store + a line on stdout, with a heartbeat thread updating the status table. While a
+person speaks, the segmenter feeds the utterance to an UtteranceStream (device/streaming.py), so
+at the end of speech little is left to compute. One bad utterance is logged and skipped; a signal
+sets `stop` and the loop winds down cleanly.
 
 In verify mode (`claimed` speakers configured) every utterance is checked against the claims, but
 none of them counts toward the verification lockout: the microphone hears televisions and visitors,
@@ -20,14 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from device.config import Config
 from device.publish import Publisher, enrolled_names
 from device.recognizer import Recognizer, Result
 from device.sources import AudioSource
 from device.store import Store
-from device.vad import Segmenter
+from device.streaming import UtteranceStream
+from device.vad import Segmenter, Utterance
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,14 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
 
     heartbeat = Heartbeat(cfg, status)
     heartbeat.start()
-    segmenter = Segmenter(cfg.vad)
+    segmenter = Segmenter(cfg.vad, sink=lambda: UtteranceStream(recognizer.embedder, cfg.vad.aggressiveness))
     log.info("listening on %s with %s (%s); %s", source.name, recognizer.bundle.name, runtime.name,
              f"verifying {', '.join(cfg.claimed)}" if cfg.claimed else "identifying")
     try:
         for block in source.blocks(stop):
-            for utterance in segmenter.feed(block):
+            for utterance in segmenter.feed_utterances(block):
                 _handle(recognizer, store, utterance, cfg.claimed, counters, deliver)
-        for utterance in segmenter.flush():
+        for utterance in segmenter.flush_utterances():
             _handle(recognizer, store, utterance, cfg.claimed, counters, deliver)
     finally:
         heartbeat.done.set()
@@ -107,11 +108,13 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
     return counters
 
 
-def _handle(recognizer: Recognizer, store: Store, utterance: np.ndarray, claims: Sequence[str], counters: Counters,
+def _handle(recognizer: Recognizer, store: Store, utterance: Utterance, claims: Sequence[str], counters: Counters,
             emit: Callable[[Result], None] | None) -> None:
     counters.utterances += 1
+    streamed = utterance.sink if isinstance(utterance.sink, UtteranceStream) else None
     try:
-        result = recognizer.recognize(utterance, claims, label=f"utterance {counters.utterances}", attempt=False)
+        result = recognizer.recognize(utterance.audio, claims, label=f"utterance {counters.utterances}", attempt=False,
+                                      streamed=streamed)
     except Exception as exc:  # one bad utterance must never stop the daemon
         counters.errors += 1
         log.error("utterance %d skipped: %s", counters.utterances, exc, exc_info=not isinstance(exc, ValueError))

@@ -2,7 +2,8 @@
 
 audio -> `device.features.mfcc` -> windows of the bundle's fixed length (sliding with the bundle's
 hop for long audio, repeated to fill the window for short audio) -> TFLite -> mean of the window
-embeddings -> unit vector.
+embeddings -> unit vector. `EmbeddingStream` is the same computation for audio that arrives in
+pieces (the daemon's utterance in progress), with the same result.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from device.audio import load_audio
 from device.bundle import Bundle, BundleError
-from device.features import FeatureConfig, mfcc
+from device.features import CepstraStream, FeatureConfig, mfcc, normalize
 from device.runtime import Runtime, find_runtime, satisfies
 from device.scoring import unit
 
@@ -61,14 +62,19 @@ class WindowEmbedder:
     def window_seconds(self) -> float:
         return self.window_frames * self.features.win_step
 
-    def embed_features(self, feats: np.ndarray) -> tuple[np.ndarray, int, bool]:
-        """Unit embedding of a feature matrix: (vector, windows used, padded?)."""
+    def embed_features(self, feats: np.ndarray, known: dict[int, np.ndarray] | None = None) -> tuple[np.ndarray, int, bool]:
+        """Unit embedding of a feature matrix: (vector, windows used, padded?). `known` holds model
+        outputs of windows already embedded (by start frame), which are not run again."""
         w = self.window_frames
         padded = feats.shape[0] < w
         if padded:
-            feats = fit_window(feats, w)
+            feats, known = fit_window(feats, w), None
         starts = window_starts(feats.shape[0], w, self.hop_frames)
-        out = self.embed_windows(np.stack([feats[s:s + w] for s in starts]))
+        known = known or {}
+        todo = [s for s in starts if s not in known]
+        if todo:
+            known = {**known, **dict(zip(todo, self.embed_windows(np.stack([feats[s:s + w] for s in todo]))))}
+        out = np.stack([known[s] for s in starts])
         return unit(unit(out).sum(axis=0)), len(starts), padded
 
     def embed_audio(self, audio: np.ndarray) -> Embedding:
@@ -85,6 +91,53 @@ class WindowEmbedder:
         details = [self.embed_audio(load_audio(p)) for p in paths]
         matrix = np.stack([d.vector for d in details]) if details else np.zeros((0, self.embedding_dim), np.float32)
         return matrix, details
+
+
+class EmbeddingStream:
+    """`WindowEmbedder.embed_audio` while the audio arrives: `push` pieces, then `finish`.
+
+    The cepstra are computed as their frames complete (`CepstraStream`). With the config's norm
+    'none' each sliding window is embedded as soon as its frames exist, so `finish` runs only the
+    window aligned to the end. With 'cmn'/'cmvn' every window depends on the whole utterance's
+    mean, so all windows wait for `finish`. Either way the result is the whole-utterance one.
+    """
+
+    def __init__(self, embedder: WindowEmbedder) -> None:
+        self.embedder = embedder
+        self.n_samples = 0
+        self._cepstra = CepstraStream(embedder.features)
+        self._parts: list[np.ndarray] = []  # raw cepstra so far
+        self._frames = 0
+        self._early = embedder.features.norm == "none"  # per-frame normalisation: windows need not wait
+        self._known: dict[int, np.ndarray] = {}  # start frame -> model output of windows embedded early
+
+    def push(self, audio: np.ndarray) -> None:
+        self.n_samples += len(audio)
+        new = self._cepstra.push(audio)
+        if len(new):
+            self._parts.append(new)
+            self._frames += len(new)
+        if self._early:
+            self._embed_ready()
+
+    def _embed_ready(self) -> None:
+        w, hop = self.embedder.window_frames, self.embedder.hop_frames
+        start = len(self._known) * hop
+        if start + w > self._frames:
+            return
+        self._parts = [np.concatenate(self._parts)]
+        feats = self._parts[0]
+        while start + w <= self._frames:
+            window = normalize(feats[start:start + w], self.embedder.features)
+            self._known[start] = self.embedder.embed_windows(window[None])[0]
+            start += hop
+
+    def finish(self) -> Embedding:
+        """The embedding of everything pushed (as `embed_audio` of it); the stream is spent."""
+        self._parts.append(self._cepstra.finish())
+        feats = normalize(np.concatenate(self._parts), self.embedder.features)
+        vector, n, padded = self.embedder.embed_features(feats, self._known)
+        return Embedding(vector, feats, n, padded, self.n_samples / self.embedder.features.sample_rate)
 
 
 class Embedder(WindowEmbedder):

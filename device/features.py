@@ -110,7 +110,10 @@ class FeatureConfig:
 # energy, above what band-limited speech (telephone channels, the training bank's band-limit
 # augmentation) has in its empty bands, and would move those cepstra by more than 1e-4. The float64
 # pipeline still costs ~0.2 ms per second of audio on one x86 core (python_speech_features: ~0.85).
-BLOCK_FRAMES = 64  # frames per FFT batch: bounds memory on long audio; the streaming path uses the same blocks
+# Frames per FFT batch: bounds memory on long audio, and a stream computes the same blocks. 50 divides
+# the bundles' window and hop (200/100 frames; the tests' 100/50), so a streamed utterance has every
+# sliding window's frames as soon as that window's audio is in (device/streaming.py).
+BLOCK_FRAMES = 50
 MEL_BANDS = 8  # the triangular filterbank is banded: a few dense (bins x filters) blocks skip its zeros
 
 

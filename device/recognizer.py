@@ -24,6 +24,7 @@ from device.embedder import Embedder
 from device.lockout import Lockout
 from device.scoring import Decision, Scorer, identify, verify
 from device.store import Event, Store
+from device.streaming import UtteranceStream
 from device.vad import frame_labels, snr_db, speech_seconds
 
 
@@ -105,13 +106,15 @@ class Recognizer:
         return {c: profiles[c] for c in claims}
 
     def recognize(self, audio: np.ndarray, claims: Sequence[str] = (), label: str = "utterance",
-                  attempt: bool = True) -> Result:
+                  attempt: bool = True, streamed: UtteranceStream | None = None) -> Result:
         """Identify among everyone enrolled, or verify against `claims` (the best-scoring claim).
 
         A claim in its lockout cool-down is refused (LockedOut) before it is scored, whoever asks.
         With `attempt` (the default: a deliberate claim) a rejection counts toward the claimed
         speakers' lockout and an accept clears the accepted speaker's failures; without it (the
         daemon's verify mode, an anonymous visitor of the page) the lockout counters are not touched.
+        `streamed` is the daemon's stream of this utterance (device/streaming.py): when it received
+        exactly `audio`, its embedding and VAD labels (the same numbers) are taken instead of recomputed.
         """
         audio = to_mono_16k(audio, TARGET_SR, label)
         if len(audio) < self.cfg.vad.min_utterance_s * TARGET_SR:  # too little to judge: refuse, don't guess
@@ -123,7 +126,11 @@ class Recognizer:
             raise RecognitionError(f"nobody is enrolled with model {self.bundle.name!r} (python -m device enroll NAME)")
         self.policy_in_use = self.policy
         threshold = self.bundle.threshold(self.policy_in_use, enrolled=len(candidates))
-        emb = self.embedder.embed_audio(audio)
+        if streamed is not None and streamed.matches(audio):
+            emb, frames, voiced = streamed.finish()
+        else:
+            emb = self.embedder.embed_audio(audio)
+            frames, voiced = frame_labels(audio, self.cfg.vad.aggressiveness)
         if len(candidates) == 1 and claims:
             name, profile = next(iter(candidates.items()))
             decision = verify(self.scorer, profile, emb.vector, name, threshold)
@@ -131,7 +138,6 @@ class Recognizer:
             decision = identify(self.scorer, candidates, emb.vector, threshold)
         if claims and attempt:
             self.lockout.record(claims, decision.speaker if decision.accepted else None)
-        frames, voiced = frame_labels(audio, self.cfg.vad.aggressiveness)
         kind = "verify" if claims else "identify"
         return Result(kind, decision, decision.speaker if claims else None, emb.seconds, speech_seconds(voiced),
                       snr_db(frames, voiced), emb.features, attempt=bool(claims) and attempt)
