@@ -6,17 +6,12 @@ train venv) and cached under build/test-assets, keyed by the code that makes the
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-ASSETS = REPO / "build" / "test-assets"
-TRAIN_PY = REPO / ".venv-train" / "bin" / "python"
-DEVICE_PY = REPO / ".venv-device" / "bin" / "python"
-LITERT_PY = REPO / ".venv-litert" / "bin" / "python"
+from tests.helpers import ASSETS, DEVICE_PY, LITERT_PY, REPO, TRAIN_PY, in_ci, run  # noqa: F401  (re-exported)
 
 
 def _code_hash(*globs: str) -> str:
@@ -37,10 +32,28 @@ def _built(target: Path, key: str, build) -> Path:
     return target
 
 
-def run(cmd: list, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **kw.pop("env", {})}
-    proc = subprocess.run([str(c) for c in cmd], cwd=kw.pop("cwd", REPO), env=env, capture_output=True, text=True, **kw)
-    return proc
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Under CI=true a skipped test is a failed one: CI must run everything (tests.helpers.missing
+    already fails with the tool's name; this catches any other skip)."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true (CI runs every test): {reason}"
+    return outcome
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> object:
+    """The same for a module that skips itself while being collected."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"module skipped under CI=true (CI runs every test): {report.longrepr}"
+    return outcome
 
 
 def _checked(cmd: list) -> None:
@@ -71,6 +84,15 @@ def tiny_run(tiny_corpus: Path) -> Path:
 def tiny_bundle(tiny_run: Path, tiny_corpus: Path) -> Path:
     """The tiny run exported (dynamic-range quantization) and checked in both device runtimes."""
     key = _code_hash("export/*.py", "device/features.py", "device/bundle.py", "device/embedder.py", "device/runtime.py",
-                     "device/scoring.py") + (tiny_run / ".built").read_text()
+                     "device/scoring.py", "device/calibration.py") + (tiny_run / ".built").read_text()
     return _built(ASSETS / "bundle", key, lambda t: _checked(
         [TRAIN_PY, "-m", "export", "--run", tiny_run, "--out", t, "--quant", "dynamic"]))
+
+
+@pytest.fixture(scope="session")
+def small_dev() -> Path:
+    """The development set's small form (4 RHVoice + 4 KLettres people, every condition, both halves),
+    built by the project's own script."""
+    key = _code_hash("train/devset.py", "train/channels.py", "train/corpus.py", "train/sentences.py", "train/augment.py",
+                     "scripts/make_devset.sh")
+    return _built(ASSETS / "dev", key, lambda t: _checked(["bash", REPO / "scripts/make_devset.sh", "--out", t, "--small"]))

@@ -9,7 +9,7 @@ import pytest
 
 from device import admin
 from device.store import Store
-from tests.conftest import run
+from tests.helpers import run
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from device import admin
 from device.bundle import Bundle
 from device.config import DEFAULT_MODEL
 from device.store import Event, Speaker, Store
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 APP = str(REPO / "app" / "status.py")
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright import sync_api
 
 from device import admin
 from device.audio import load_audio, save_wav
 from device.store import Store
-from tests.conftest import DEVICE_PY, REPO, run
-from tests.device.test_enroll import corpus_speakers
+from tests.helpers import DEVICE_PY, REPO, corpus_speakers, require_tool, run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "build" / "artifacts"
@@ -32,8 +32,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse battery"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup_apt.sh)")
-sync_api = pytest.importorskip("playwright.sync_api")
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium() -> None:
+    """Debian's chromium (scripts/setup_apt.sh) and playwright (tests/requirements.txt)."""
+    require_tool(str(CHROMIUM))
 
 
 def free_port() -> int:

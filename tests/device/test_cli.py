@@ -12,8 +12,7 @@ import pytest
 
 from device.bundle import sha256_file
 from device.config import Config, ConfigError
-from tests.conftest import run
-from tests.device.test_enroll import corpus_speakers
+from tests.helpers import corpus_speakers, run
 
 
 def cli(*args: object, env: dict[str, str] | None = None):

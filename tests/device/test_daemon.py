@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,8 @@ from device.config import AudioConfig, Config
 from device.daemon import Result, run_daemon
 from device.sources import MicSource
 from device.store import Store
-from tests.conftest import REPO
-from tests.device.test_enroll import corpus_speakers, enroll_first_two
+from device.vad import Segmenter
+from tests.helpers import REPO, ListSource, corpus_speakers, enroll_first_two, recognize_offline, require_module
 
 GAP = np.zeros(16000, np.float32)
 
@@ -34,17 +33,6 @@ def enrolled(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytest.Temp
                  heartbeat_s=0.2).override(**{"enroll.consistency": -100.0})
     enroll_first_two(cfg, tiny_bundle, speakers)
     return cfg, speakers
-
-
-class ListSource:
-    name = "test:list"
-
-    def __init__(self, audio: np.ndarray) -> None:
-        self.audio = audio
-
-    def blocks(self, stop: threading.Event) -> Iterator[np.ndarray]:
-        for start in range(0, len(self.audio), 480):
-            yield self.audio[start:start + 480]
 
 
 def test_events_and_a_bad_utterance(enrolled: tuple[Config, dict]) -> None:
@@ -63,7 +51,19 @@ def test_events_and_a_bad_utterance(enrolled: tuple[Config, dict]) -> None:
         assert store.count_events() - before == 3
         assert events[0].mfcc is not None and events[0].mfcc.shape[1] == 20
         assert store.status()["state"] == "stopped" and store.status()["errors"] == 1
-    assert all(r.kind == "identify" and r.decision.speaker in speakers for r in results)
+    # Each decision is the one the Recognizer gives the same VAD segment offline (the NaN one errs).
+    segments = segment(cfg, stream)
+    assert len(segments) == 4
+    expected = [recognize_offline(cfg, segments[i], "eer") for i in (0, 2, 3)]
+    assert [(r.kind, r.decision.label, r.decision.speaker) for r in results] == \
+        [(e.kind, e.decision.label, e.decision.speaker) for e in expected]
+    assert [r.decision.score for r in results] == pytest.approx([e.decision.score for e in expected], abs=1e-4)
+
+
+def segment(cfg: Config, audio: np.ndarray) -> list[np.ndarray]:
+    """The utterances the daemon's VAD cuts from `audio`, cut offline."""
+    segmenter = Segmenter(cfg.vad)
+    return segmenter.feed(audio) + segmenter.flush()
 
 
 class FlakyStream:
@@ -94,7 +94,7 @@ class FlakyStream:
 
 
 def test_daemon_survives_stream_errors(enrolled: tuple[Config, dict], monkeypatch: pytest.MonkeyPatch) -> None:
-    sd = pytest.importorskip("sounddevice")
+    sd = require_module("sounddevice")
     cfg, speakers = enrolled
     name = next(iter(speakers))
     audio = np.concatenate([GAP, load_audio(speakers[name][-1]), GAP])
@@ -126,7 +126,9 @@ def test_sigterm_stops_cleanly(enrolled: tuple[Config, dict], tmp_path: Path) ->
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = json.loads(proc.stdout.readline())
-        assert first["kind"] == "identify" and first["decision"] in ("accept", "reject")
+        want = recognize_offline(cfg, segment(cfg, load_audio(wav))[0], "eer")
+        assert (first["kind"], first["decision"], first["speaker"]) == ("identify", want.decision.label, want.decision.speaker)
+        assert first["score"] == pytest.approx(want.decision.score, abs=1e-3)
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0, proc.stderr.read()[-2000:]

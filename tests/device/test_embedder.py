@@ -12,7 +12,7 @@ from device.audio import load_audio
 from device.bundle import Bundle, BundleError
 from device.embedder import Embedder, window_starts
 from device.scoring import Scorer
-from tests.conftest import LITERT_PY, run
+from tests.helpers import LITERT_PY, run
 
 
 def test_runs_in_tflite_runtime_2_14_with_numpy_1(tiny_bundle):

@@ -13,28 +13,11 @@ import pytest
 
 from device.audio import load_audio
 from device.config import Config
-from device.recognizer import Recognizer
 from device.embedder import Embedder
 from device.enroll import Enroller
+from device.recognizer import Recognizer
 from device.store import Store
-from tests.conftest import REPO
-
-
-def corpus_speakers(root: Path) -> dict[str, list[Path]]:
-    """speaker -> sorted utterance files (directories like _noisy/ are variants, not speakers)."""
-    return {d.name: sorted(d.glob("*.wav")) for d in sorted(root.iterdir())
-            if d.is_dir() and not d.name.startswith("_") and any(d.glob("*.wav"))}
-
-
-def enroll_first_two(cfg: Config, bundle: Path, speakers: dict[str, list[Path]]) -> None:
-    """Enroll the first two corpus speakers from four utterances each into cfg's store."""
-    embedder = Embedder(bundle)
-    with Store(cfg.store_path) as store:
-        for name in list(speakers)[:2]:
-            enroller = Enroller.for_store(store, embedder, cfg, name)
-            for p in speakers[name][:4]:
-                enroller.add(load_audio(p), p.name)
-            enroller.save(store)
+from tests.helpers import REPO, corpus_speakers
 
 
 @pytest.fixture(scope="module")

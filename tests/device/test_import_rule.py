@@ -6,7 +6,7 @@ from __future__ import annotations
 import pkgutil
 
 import device
-from tests.conftest import DEVICE_PY, REPO, run
+from tests.helpers import DEVICE_PY, REPO, run
 
 
 def test_device_imports_nothing_heavy():

@@ -14,7 +14,7 @@ from device.audio import save_wav
 from device.config import AudioConfig
 from device.sources import FileSource, MicSource, device_arg
 from tests.audio_env import FILE_PCM, alsa_file_env
-from tests.conftest import run
+from tests.helpers import require_module, run
 
 RECORD = """
 import sys, threading, numpy as np
@@ -95,7 +95,7 @@ class FlakyStream:
 
 
 def test_mic_source_survives_open_failure_and_dead_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    sd = pytest.importorskip("sounddevice")
+    sd = require_module("sounddevice")
     monkeypatch.setattr(sd, "InputStream", FlakyStream)
     monkeypatch.setattr(sd, "query_devices", lambda *a, **k: {"name": "fake"})
     src = MicSource(AudioConfig(reopen_backoff_s=0.05))

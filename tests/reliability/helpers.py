@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import DEVICE_PY, run
+from tests.helpers import DEVICE_PY, run
 
 
 def write_config(path: Path, bundle: Path, store: Path, extra: str = "") -> Path:

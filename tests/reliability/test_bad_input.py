@@ -31,8 +31,7 @@ from device.features import FeatureConfig, mfcc
 from device.names import MAX_NAME_LENGTH, SpeakerNameError, check_name
 from device.sources import FileSource
 from device.store import SCHEMA_VERSION, Store
-from tests.conftest import DEVICE_PY, run
-from tests.device.test_enroll import corpus_speakers
+from tests.helpers import DEVICE_PY, corpus_speakers, run
 from tests.reliability.helpers import enroll_cli, write_config
 
 OWNER = "owner"

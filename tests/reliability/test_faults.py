@@ -27,9 +27,7 @@ from device.lockout import locked_speakers
 from device.sources import MicSource
 from device.store import Store
 from tests.audio_env import FILE_PCM, PulseNullSink, alsa_file_env
-from tests.conftest import DEVICE_PY, REPO, run
-from tests.device.test_enroll import corpus_speakers
-from tests.device.test_mic import lines
+from tests.helpers import DEVICE_PY, REPO, corpus_speakers, lines, run, start_pulse
 from tests.reliability.helpers import enroll_cli, write_config
 
 GAP = np.zeros(16000, np.float32)
@@ -251,9 +249,7 @@ def test_microphone_lost_mid_utterance_and_back(device: dict, tmp_path: Path) ->
     """The PulseAudio server under the microphone is killed halfway through an utterance, then
     restarted: the daemon logs it, reopens the stream and decides the next utterance."""
     pa = PulseNullSink(tmp_path / "pulse")
-    reason = pa.start()
-    if reason:
-        pytest.skip(f"PulseAudio could not start: {reason}")
+    start_pulse(pa)
     clip = tmp_path / "clip.wav"
     save_wav(clip, np.concatenate([device["clips"][0], GAP]))
     store = copy_store(device, tmp_path)

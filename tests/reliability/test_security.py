@@ -20,9 +20,7 @@ from device.config import Config, ConfigError, LockoutConfig
 from device.daemon import run_daemon
 from device.lockout import LockedOut, Lockout, locked_speakers
 from device.store import Store
-from tests.conftest import DEVICE_PY, REPO, run
-from tests.device.test_daemon import ListSource
-from tests.device.test_enroll import corpus_speakers
+from tests.helpers import DEVICE_PY, REPO, ListSource, corpus_speakers, run
 from tests.reliability.helpers import enroll_cli, write_config
 
 CFG = LockoutConfig(max_failures=3, window_s=60.0, cooldown_s=600.0)

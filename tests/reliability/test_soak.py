@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import DEVICE_PY, run
+from tests.helpers import DEVICE_PY, run
 
 
 def test_soak_1000_utterances_flat(tiny_bundle: Path, tmp_path: Path) -> None:

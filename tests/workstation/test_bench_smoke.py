@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from scripts.bench.speed import window_macs
-from tests.conftest import REPO, run
+from tests.helpers import REPO, run
 
 CONDITIONS = ("clean", "noisy", "short")
 

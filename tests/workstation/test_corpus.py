@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
+from tests.helpers import require_tool
 from train.corpus import Voice, build, make_trials, split_speakers
 from train.datasets import list_utterances, read_split, read_trials
 
-ENGINES_MISSING = any(shutil.which(tool) is None for tool in ("sox", "espeak-ng", "RHVoice-test"))
-needs_engines = pytest.mark.skipif(ENGINES_MISSING, reason="speech engines not installed (scripts/setup_apt.sh)")
+ENGINES = ("sox", "espeak-ng", "mbrola", "RHVoice-test")
+
+
+@pytest.fixture(scope="module")
+def speech_engines() -> None:
+    for tool in ENGINES:
+        require_tool(tool)
+
+
+needs_engines = pytest.mark.usefixtures("speech_engines")
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -24,9 +32,7 @@ def _digests(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if ENGINES_MISSING:
-        pytest.skip("speech engines not installed (scripts/setup_apt.sh)")
+def corpus(tmp_path_factory: pytest.TempPathFactory, speech_engines: None) -> Path:
     root = tmp_path_factory.mktemp("corpus") / "a"
     build(root, speakers=3, utts=4, seed=5, log=lambda _: None)
     return root

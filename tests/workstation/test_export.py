@@ -9,7 +9,7 @@ import pytest
 
 from export.convert import convert
 from export.ops import OpGateError, check_ops, read_ops
-from tests.conftest import TRAIN_PY, run
+from tests.helpers import TRAIN_PY, run
 from train.keras_env import tf
 from train.model import ModelConfig, build_embedder
 

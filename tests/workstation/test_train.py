@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.conftest import TRAIN_PY, run
+from tests.helpers import TRAIN_PY, run
 
 TINY = ["--steps", "8", "--batch", "16", "--copies", "1", "--heldout", "1", "--lstm-units", "32",
         "--embedding-dim", "32", "--workers", "1", "--window", "100", "--hop", "50", "--patience", "10"]

@@ -1,0 +1,135 @@
+"""Helpers shared by the test modules (which never import from each other): paths of the venvs,
+running the project's commands, the tiny corpus's speakers, and `require_tool`.
+
+Imported in every venv (.venv-train has no webrtcvad or sounddevice), so device modules are imported
+inside the helpers that need them, not here at the top.
+
+No silent skips: `require_tool` and `require_module` skip a test on a developer machine that lacks a
+tool, but under `CI=true` they fail it with the tool's name; scripts/setup_apt.sh and
+scripts/setup_venvs.sh install everything the tests need.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ASSETS = REPO / "build" / "test-assets"
+TRAIN_PY = REPO / ".venv-train" / "bin" / "python"
+DEVICE_PY = REPO / ".venv-device" / "bin" / "python"
+LITERT_PY = REPO / ".venv-litert" / "bin" / "python"
+SETUP_HINT = "scripts/setup_apt.sh and scripts/setup_venvs.sh install it"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def missing(what: str) -> None:
+    """A needed tool is absent: fail under CI=true (naming it), skip elsewhere."""
+    message = f"missing tool: {what} ({SETUP_HINT})"
+    if in_ci():
+        pytest.fail(message + " -- CI=true does not skip", pytrace=False)
+    pytest.skip(message)
+
+
+def require_tool(name: str) -> str:
+    """Path of the executable `name` (a command or an absolute path); see `missing`."""
+    found = shutil.which(name)
+    if found is None:
+        missing(name)
+    return str(found)
+
+
+def require_module(name: str) -> ModuleType:
+    """The imported module `name`; see `missing`."""
+    try:
+        return importlib.import_module(name)
+    except (ImportError, OSError) as exc:  # OSError: sounddevice without libportaudio2
+        missing(f"python module {name} ({exc})")
+        raise  # not reached: missing() skips or fails
+
+
+def run(cmd: list, **kw: Any) -> subprocess.CompletedProcess:
+    """Run a command from the repository root with PYTHONPATH set; output captured as text."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **kw.pop("env", {})}
+    return subprocess.run([str(c) for c in cmd], cwd=kw.pop("cwd", REPO), env=env, capture_output=True, text=True, **kw)
+
+
+def corpus_speakers(root: Path) -> dict[str, list[Path]]:
+    """speaker -> sorted utterance files (directories like _noisy/ are variants, not speakers)."""
+    return {d.name: sorted(d.glob("*.wav")) for d in sorted(root.iterdir())
+            if d.is_dir() and not d.name.startswith("_") and any(d.glob("*.wav"))}
+
+
+def enroll_first_two(cfg: Any, bundle: Path, speakers: dict[str, list[Path]]) -> None:
+    """Enroll the first two corpus speakers from four utterances each into cfg's store."""
+    from device.audio import load_audio
+    from device.embedder import Embedder
+    from device.enroll import Enroller
+    from device.store import Store
+
+    embedder = Embedder(bundle)
+    with Store(cfg.store_path) as store:
+        for name in list(speakers)[:2]:
+            enroller = Enroller.for_store(store, embedder, cfg, name)
+            for p in speakers[name][:4]:
+                enroller.add(load_audio(p), p.name)
+            enroller.save(store)
+
+
+def recognize_offline(cfg: Any, audio: np.ndarray, policy: str) -> Any:
+    """The decision the device's own Recognizer gives `audio` with cfg's store: what a daemon,
+    CLI or microphone path must reproduce for the same samples."""
+    from device.recognizer import Recognizer
+    from device.store import Store
+
+    with Store(cfg.store_path) as store:
+        return Recognizer(cfg, store, policy).recognize(audio)
+
+
+class ListSource:
+    """An audio source that yields `audio` in 30 ms blocks, as fast as it is read."""
+
+    name = "test:list"
+
+    def __init__(self, audio: np.ndarray) -> None:
+        self.audio = audio
+
+    def blocks(self, stop: threading.Event) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.audio), 480):
+            yield self.audio[start:start + 480]
+
+
+def lines(stream: IO[str]) -> queue.Queue:
+    """Lines of `stream` as (monotonic time, line), read by a background thread."""
+    q: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            q.put((time.monotonic(), line))
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def start_pulse(pa: Any) -> None:
+    """Start a tests.audio_env.PulseNullSink; a missing PulseAudio is `missing`, a failing one fails."""
+    require_tool("pulseaudio")
+    require_tool("paplay")
+    require_tool("pactl")
+    reason = pa.start()
+    assert reason is None, f"PulseAudio could not start: {reason}"
