@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.charts import mfcc_heatmap, score_timeline
 from app.health import cpu_temperature, daemon_health, duration, load_average
+from app.integrations import integrations_panel
 from app.resources import load_bundle, open_store
 from app.tables import events_table, speakers_table, todays_counts
 from device.bundle import Bundle, BundleError
@@ -33,6 +34,7 @@ def live(cfg: Config) -> None:
             return
         status = store.status()
         health(cfg, store, status)
+        integrations_panel(status, daemon_health(status, cfg.heartbeat_s, time.time()).up)
         events = store.recent_events(limit=EVENTS_COUNTED)
         live_events(events, store.count_events())
         st.subheader("Enrolled speakers")
