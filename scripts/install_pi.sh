@@ -62,6 +62,17 @@ policy = "far1"
 
 [audio]
 device = "$device"
+
+# Home Assistant / MQTT and a signed webhook (README, "Home Assistant, MQTT and webhooks"). Secret
+# files must be 0600 and readable by the service user:
+#   printf '%s\n' 'PASSWORD' | sudo install -m 0600 -o $user /dev/stdin /etc/speakerid/mqtt.pass
+# [mqtt]
+# host = "homeassistant.local"
+# username = "speakerid"
+# password_file = "/etc/speakerid/mqtt.pass"
+# [webhook]
+# url = "https://example.lan/hooks/speakerid"
+# secret_file = "/etc/speakerid/webhook.secret"
 TOML
   chmod 0644 "$config"
 fi
