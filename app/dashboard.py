@@ -1,6 +1,10 @@
 """The read-only part of the page, re-run every two seconds as a fragment: health, live events,
 today's counts, enrolled speakers (with any verification lockout, device/lockout.py) and the last
 utterance's MFCC heatmap.
+
+Scores (the events' score, threshold and margin columns, the score timeline) and the closest name
+of a rejected identification are shown only once the admin password is unlocked: together with
+the microphone they would be the same score oracle Try-it no longer is (app/tryit.py).
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from typing import Any
 
 import streamlit as st
 
+from app.admin_panel import is_admin
 from app.charts import mfcc_heatmap, score_timeline
 from app.health import cpu_temperature, daemon_health, duration, load_average
 from app.integrations import integrations_panel
 from app.resources import load_bundle, open_store
-from app.tables import events_table, speakers_table, todays_counts
+from app.tables import events_table, public, speakers_table, todays_counts
 from device.bundle import Bundle, BundleError
 from device.config import Config
 from device.lockout import locked_speakers
@@ -36,7 +41,8 @@ def live(cfg: Config) -> None:
         health(cfg, store, status)
         integrations_panel(status, daemon_health(status, cfg.heartbeat_s, time.time()).up)
         events = store.recent_events(limit=EVENTS_COUNTED)
-        live_events(events, store.count_events())
+        admin = is_admin()
+        live_events(events if admin else public(events), store.count_events(), scores=admin)
         st.subheader("Enrolled speakers")
         speakers = store.list_speakers()
         if speakers:
@@ -86,18 +92,20 @@ def _threshold_text(bundle: Bundle | None, policy: str) -> str:
         return f"policy {policy}: {exc}"
 
 
-def live_events(events: list[Event], stored: int) -> None:
+def live_events(events: list[Event], stored: int, scores: bool = True) -> None:
     st.subheader("Live events")
     if not events:
         st.write("No decisions recorded yet.")
         return
     newest = dt.datetime.fromtimestamp(events[0].time).strftime("%H:%M:%S")
-    st.caption(f"{stored} decisions stored, newest at {newest}; refreshes every 2 s")
-    st.dataframe(events_table(events[:EVENTS_SHOWN]), hide_index=True, width="stretch")
+    st.caption(f"{stored} decisions stored, newest at {newest}; refreshes every 2 s"
+               + ("" if scores else "; scores are shown to the admin (unlock below)"))
+    st.dataframe(events_table(events[:EVENTS_SHOWN], scores), hide_index=True, width="stretch")
     left, right = st.columns([3, 2])
     with left:
-        st.caption("Scores over time; dashed line: the threshold")
-        st.altair_chart(score_timeline(events[:200]), width="stretch")
+        if scores:
+            st.caption("Scores over time; dashed line: the threshold")
+            st.altair_chart(score_timeline(events[:200]), width="stretch")
     with right:
         st.caption("Accepted / rejected today")
         st.dataframe(todays_counts(events, time.time()), hide_index=True, width="stretch")

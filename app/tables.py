@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -9,9 +10,16 @@ import pandas as pd
 from device.store import Event, Speaker
 
 
-def events_table(events: list[Event]) -> pd.DataFrame:
-    """One row per decision, newest first, as the daemon recorded it."""
-    return pd.DataFrame([{
+def public(events: list[Event]) -> list[Event]:
+    """Events as an anonymous visitor may see them: a rejected identification does not name the
+    closest enrolled speaker (that, like the score, would help tune an impersonation)."""
+    return [dataclasses.replace(e, speaker=None) if e.kind == "identify" and not e.accepted else e for e in events]
+
+
+def events_table(events: list[Event], scores: bool = True) -> pd.DataFrame:
+    """One row per decision, newest first, as the daemon recorded it; `scores=False` leaves out
+    score, threshold and margin (the page's anonymous view)."""
+    table = pd.DataFrame([{
         "time": dt.datetime.fromtimestamp(e.time).strftime("%H:%M:%S"),
         "kind": e.kind,
         "decision": "accept" if e.accepted else "reject",
@@ -23,6 +31,7 @@ def events_table(events: list[Event]) -> pd.DataFrame:
         "SNR (dB)": None if e.snr_db is None else round(e.snr_db, 1),
     } for e in events], columns=["time", "kind", "decision", "best match", "score", "threshold", "margin",
                                  "length (s)", "SNR (dB)"])
+    return table if scores else table.drop(columns=["score", "threshold", "margin"])
 
 
 def start_of_today(now: float) -> float:

@@ -8,7 +8,7 @@ kind) or an explicit number, which is used as the threshold itself.
 from __future__ import annotations
 
 POLICIES: dict[str, str] = {
-    "far1": "1 % false accepts",
+    "far1": "1 % of strangers' attempts accepted as someone",
     "eer": "equal error rate",
 }
 DEFAULT_POLICY = "far1"

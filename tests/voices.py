@@ -1,22 +1,20 @@
-"""Held-out voices for tests that judge the shipped model, and small shared helpers.
+"""Held-out voices for tests that judge the shipped model: RHVoice speakers rendered on demand.
 
 The shipped model is trained on MBROLA and espeak-ng voices only; every RHVoice voice is held out
 of training, so RHVoice speakers can stand in as household members and strangers the model has
 never heard. `render` speaks seeded sentences with `RHVoice-test -p <voice>` (as train/corpus.py
-does): Latin-script voices read English, Cyrillic ones Russian.
+does): Latin-script voices read English, Cyrillic ones Russian. Other shared helpers: tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from tests.helpers import require_tool
 from train.sentences import sentence
 
 # voice -> script; one voice per person (aleksandr/aleksandr-hq and evgeniy-rus/-eng are one person each)
@@ -25,34 +23,9 @@ RHVOICE_VOICES = {"alan": "latin", "bdl": "latin", "clb": "latin", "slt": "latin
                   "natalia": "cyrillic", "magda": "latin", "spomenka": "latin"}
 
 
-def corpus_speakers(root: Path) -> dict[str, list[Path]]:
-    """speaker -> sorted utterance files of a folder-per-speaker corpus (`_noisy/` etc. are variants)."""
-    return {d.name: sorted(d.glob("*.wav")) for d in sorted(root.iterdir())
-            if d.is_dir() and not d.name.startswith("_") and any(d.glob("*.wav"))}
-
-
-class ListSource:
-    """An AudioSource over one array, in 30 ms blocks, as fast as the daemon takes them."""
-
-    name = "test:list"
-
-    def __init__(self, audio: np.ndarray) -> None:
-        self.audio = audio
-
-    def blocks(self, stop: threading.Event) -> Iterator[np.ndarray]:
-        for start in range(0, len(self.audio), 480):
-            yield self.audio[start:start + 480]
-
-
-def rhvoice_missing() -> str | None:
-    """Why RHVoice voices cannot be rendered here, or None."""
-    if shutil.which("RHVoice-test") is None:
-        return "RHVoice-test not installed (scripts/setup_apt.sh)"
-    return None
-
-
 def render(voice: str, out_dir: Path, n: int, seed: int = 0) -> list[Path]:
     """`n` different sentences (4-6 s each) in `voice`, as 16-bit WAV files (RHVoice's own rate)."""
+    rhvoice = require_tool("RHVoice-test")
     script = RHVOICE_VOICES[voice]
     rng = np.random.default_rng([seed, sum(map(ord, voice))])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +33,7 @@ def render(voice: str, out_dir: Path, n: int, seed: int = 0) -> list[Path]:
     for i in range(n):
         path = out_dir / f"{voice}-{i + 1}.wav"
         text = sentence(rng, script, 2)
-        proc = subprocess.run(["RHVoice-test", "-p", voice, "-o", str(path)], input=text, text=True,
+        proc = subprocess.run([rhvoice, "-p", voice, "-o", str(path)], input=text, text=True,
                               capture_output=True)
         if proc.returncode != 0 or not path.is_file() or path.stat().st_size < 16000:
             raise RuntimeError(f"RHVoice-test -p {voice} failed: {proc.stderr[-500:]}")

@@ -86,13 +86,22 @@ def test_events_counts_speakers_and_heatmap(store: Store, tiny_bundle: Path) -> 
     for i, (who, ok) in enumerate([("ann", True), ("ann", False), ("bob", True), (None, False)]):
         store.add_event(Event("identify", who, 0.8 if ok else 0.1, 0.5, ok, 2.0 + i, snr_db=20.0, mfcc=mfcc,
                               time=now - 10 + i))
-    at = page()
+    at = page()  # anonymous: decisions without scores, and no closest name for a rejection
     events, counts, speakers = (d.value for d in at.dataframe)
-    assert list(events["best match"]) == ["–", "bob", "ann", "ann"]
+    assert list(events["best match"]) == ["–", "bob", "–", "ann"]
     assert list(events["decision"]) == ["reject", "accept", "reject", "accept"]
+    assert {"length (s)", "SNR (dB)"} <= set(events.columns) and not {"score", "threshold"} & set(events.columns)
+    assert counts.set_index("speaker").loc["ann"].tolist() == [1, 0]
+    assert list(speakers["name"]) == ["ann", "bob"] and speakers["last seen"].iloc[0] != "–"
+    assert len(at.get("vega_lite_chart")) == 1  # the MFCC heatmap only
+    admin.set_password(store, "correct horse")
+    at.run()
+    at.text_input(key="admin_password").input("correct horse")
+    at.button(key="admin_unlock").click().run()
+    events, counts, _ = (d.value for d in at.dataframe)  # the admin sees everything
+    assert list(events["best match"]) == ["–", "bob", "ann", "ann"]
     assert {"score", "threshold", "length (s)", "SNR (dB)"} <= set(events.columns)
     assert counts.set_index("speaker").loc["ann"].tolist() == [1, 1]
-    assert list(speakers["name"]) == ["ann", "bob"] and speakers["last seen"].iloc[0] != "–"
     assert len(at.get("vega_lite_chart")) == 2  # score timeline + MFCC heatmap
 
 

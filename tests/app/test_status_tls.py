@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from device.config import DEFAULT_MODEL
-from tests.conftest import REPO, run
+from tests.helpers import REPO, run
 
 SERVE = REPO / "scripts" / "serve_status.sh"
 MAKE_CERT = REPO / "scripts" / "make_cert.sh"

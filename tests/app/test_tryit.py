@@ -1,13 +1,16 @@
-"""The page's Try-it through Streamlit's AppTest, with real uploads decided by the real Recognizer
-(shipped model, held-out RHVoice voices) on a real store: anonymous visitors get accept/reject
-only, persistently throttled, and can never cause a lockout; the admin sees scores and names and
-its rejected claims count."""
+"""What an anonymous visitor of the page learns, through Streamlit's AppTest with real uploads
+decided by the real Recognizer (shipped model, held-out RHVoice voices) on a real store: Try-it
+gives accept/reject only, persistently throttled, and can never cause a lockout; the live
+dashboard shows the daemon's decisions without scores or the closest name of a rejection; the
+admin sees scores and names and its rejected claims count."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -15,16 +18,18 @@ from app.tryit import ANONYMOUS
 from device import admin
 from device.audio import load_audio
 from device.config import DEFAULT_MODEL, Config
+from device.daemon import run_daemon
 from device.embedder import Embedder
 from device.enroll import Enroller, enroll_samples
 from device.lockout import SETTING, locked_speakers
 from device.store import Store
-from tests.conftest import REPO
+from tests.helpers import REPO, ListSource
 from tests.voices import render
 
 APP = str(REPO / "app" / "status.py")
 MODEL = REPO / DEFAULT_MODEL
 PEOPLE = {"ann": "slt", "bob": "bdl"}  # enrolled name -> held-out voice
+STRANGERS = ["irina", "mikhail"]  # never enrolled
 PASSWORD = "correct horse battery"
 UNREACHABLE = "1000000.0"  # a threshold policy that rejects everything
 
@@ -32,7 +37,8 @@ UNREACHABLE = "1000000.0"  # a threshold policy that rejects everything
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
     root = tmp_path_factory.mktemp("tryit-voices")
-    return {name: render(voice, root / voice, 5, seed=21) for name, voice in PEOPLE.items()}
+    people = {name: render(voice, root / voice, 5, seed=21) for name, voice in PEOPLE.items()}
+    return {**people, **{voice: render(voice, root / voice, 1, seed=21) for voice in STRANGERS}}
 
 
 @pytest.fixture
@@ -48,6 +54,8 @@ def store(tmp_path: Path, voices: dict[str, list[Path]], monkeypatch: pytest.Mon
     embedder = Embedder(MODEL)
     with Store(cfg.store_path) as s:
         for name, files in voices.items():
+            if name not in PEOPLE:
+                continue
             enroller = Enroller.for_store(s, embedder, cfg, name)
             enroll_samples(enroller, s, ((p.name, load_audio(p)) for p in files[:4]))
         yield s
@@ -122,3 +130,29 @@ def test_admin_sees_scores_and_names_and_its_claims_count(store: Store, voices: 
     at = decide(at, voices["ann"][4], claim="ann")
     assert "ann: locked out after 2 failed verifications" in answer(at)
     assert ANONYMOUS.count(store) == 0  # the admin is not throttled
+
+
+def test_dashboard_shows_decisions_not_scores_to_anonymous(store: Store, voices: dict[str, list[Path]]) -> None:
+    cfg = Config(model=str(MODEL), store=str(store.path), heartbeat_s=0.2)
+    gap = np.zeros(16000, np.float32)
+    heard = [voices["bob"][4], voices["irina"][0], voices["ann"][4], voices["mikhail"][0]]
+    results: list = []
+    run_daemon(cfg, ListSource(np.concatenate([gap] + [np.concatenate([load_audio(p), gap]) for p in heard])),
+               threading.Event(), emit=results.append)
+    assert [r.decision.accepted for r in results] == [True, False, True, False]  # two people, two strangers
+    closest = [r.decision.speaker for r in results]
+    at = page()
+    events = at.dataframe[0].value
+    assert list(events["decision"]) == ["reject", "accept", "reject", "accept"]  # newest first
+    assert list(events["best match"]) == ["–", "ann", "–", "bob"]  # no closest name for a rejection
+    assert not {"score", "threshold", "margin"} & set(events.columns)
+    assert len(at.get("vega_lite_chart")) == 1  # the MFCC heatmap; no score timeline
+    assert "scores are shown to the admin" in " ".join(c.value for c in at.caption)
+    admin.set_password(store, PASSWORD)
+    at.run()
+    at.text_input(key="admin_password").input(PASSWORD)
+    at.button(key="admin_unlock").click().run()
+    events = at.dataframe[0].value
+    assert list(events["best match"]) == closest[::-1] and "score" in events.columns
+    assert events["score"].tolist() == [round(r.decision.score, 3) for r in results[::-1]]
+    assert len(at.get("vega_lite_chart")) == 2

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from device.config import DEFAULT_MODEL
-from tests.conftest import DEVICE_PY, REPO, run
+from tests.helpers import DEVICE_PY, REPO, run
 from tests.voices import render, training_speakers
 
 ENROLLED = ["alan", "bdl", "clb", "slt", "anna", "aleksandr-hq"]  # 3 women, 3 men; English and Russian

@@ -20,8 +20,8 @@ from device.daemon import run_daemon
 from device.lockout import SETTING, locked_speakers
 from device.recognizer import Result
 from device.store import Store
-from tests.conftest import DEVICE_PY, REPO, run
-from tests.voices import ListSource, render
+from tests.helpers import DEVICE_PY, REPO, ListSource, run
+from tests.voices import render
 
 OWNER = "slt"
 TELEVISION = ["bdl", "alan", "evgeniy-eng", "mikhail"]  # voices the daemon hears but nobody claims anything with
