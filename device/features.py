@@ -239,6 +239,15 @@ class CepstraStream:
         return out
 
 
+def reference_cepstra(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """`log_mel_cepstra` computed by python_speech_features itself (the frontend this one replaced
+    and the models were trained on): slow, for the parity tests and the frontend benchmark."""
+    return psf.mfcc(np.asarray(audio, np.float64), samplerate=cfg.sample_rate, winlen=cfg.win_len,
+                    winstep=cfg.win_step, numcep=cfg.n_ceps, nfilt=cfg.n_filters, nfft=cfg.n_fft,
+                    lowfreq=cfg.low_freq, highfreq=cfg.high_freq, preemph=cfg.preemph, ceplifter=0,
+                    appendEnergy=False, winfunc=lambda n: get_window(cfg.window, n, fftbins=True))
+
+
 def mfcc(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """MFCCs with the per-utterance normalisation the config asks for: float32 (frames, n_ceps)."""
     return normalize(log_mel_cepstra(audio, cfg), cfg)

@@ -1,24 +1,11 @@
-"""Benchmarks against peers: accuracy, speed, footprint (scripts/bench/run_all.sh runs them all).
+"""Benchmarks (scripts/bench/run_all.sh runs them all), in two homes by the venv they run in:
 
-Shared here: the trial conditions every system is scored on. Kept free of heavy imports because
-the peers' venv imports it too.
+- `scripts/bench/device_side/`: what the Pi runs (speed, daemon latency, soak) in the device
+  venvs (.venv-device, .venv-litert). They import only `device/`, numpy and the standard library,
+  never train/, export/ or app/ (tests/device/test_bench_imports.py checks it in .venv-device).
+- `scripts/bench/*.py`: the workstation side (accuracy and its baselines, footprint, report,
+  generalisation, open set) in .venv-train, and the Resemblyzer peer in .venv-peers; they may use
+  train/ (`scripts/bench/trials.py`: the trial conditions every system is scored on).
+
+This file imports nothing, so importing either side costs only that side.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from train.datasets import Trial, read_trials
-
-CONDITIONS = ("clean", "noisy", "short")
-
-
-def load_trials(trials_dir: Path) -> dict[str, list[Trial]]:
-    """{condition: trials} for each trials_<condition>.txt present in `trials_dir`."""
-    return {c: read_trials(trials_dir / f"trials_{c}.txt") for c in CONDITIONS
-            if (trials_dir / f"trials_{c}.txt").exists()}
-
-
-def trial_files(trials: dict[str, list[Trial]], root: Path) -> list[Path]:
-    """Every file any trial list names, once, in first-seen order."""
-    return list(dict.fromkeys(root / p for ts in trials.values() for t in ts for p in t[1:]))

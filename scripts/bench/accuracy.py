@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from device.scoring import Scorer, unit
-from scripts.bench import load_trials, trial_files
 from scripts.bench.baselines import GmmUbm, MfccStats
+from scripts.bench.trials import load_trials, trial_files
 from train.data import speaker_utterances
 from train.datasets import Trial
 from train.evaluate import embed_paths, load_embedder, score_trials

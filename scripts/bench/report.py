@@ -156,10 +156,10 @@ def footprint_section(fp: dict | None) -> list[str]:
 
 def daemon_section(daemon: dict | None) -> list[str]:
     if not daemon:
-        return ["## Daemon", "", "not measured (scripts/bench/daemon_latency.py did not run)", ""]
+        return ["## Daemon", "", "not measured (scripts/bench/device_side/daemon_latency.py did not run)", ""]
     lat = daemon["latency_ms"]
     rss = daemon["rss_mb_by_decisions"]
-    return ["## Daemon (scripts/bench/daemon_latency.py)", "",
+    return ["## Daemon (scripts/bench/device_side/daemon_latency.py)", "",
             f"{daemon['decisions']} decisions on {daemon['utterances_in']} utterances of {daemon['utterance_seconds']} s "
             f"({daemon.get('runtime')}, {daemon.get('quantization')}): end-of-utterance to stored decision "
             f"median {lat['median']} ms, p95 {lat['p95']} ms, max {lat['max']} ms (plus a VAD hangover of "

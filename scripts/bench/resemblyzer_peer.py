@@ -19,7 +19,7 @@ import soundfile as sf
 import torch
 from resemblyzer import VoiceEncoder, preprocess_wav
 
-from scripts.bench import load_trials, trial_files
+from scripts.bench.trials import load_trials, trial_files
 
 SR = 16000
 

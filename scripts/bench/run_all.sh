@@ -4,7 +4,7 @@
 # the run the model was trained in (when that run is present), then
 #   accuracy  project + MFCC and GMM-UBM baselines + Resemblyzer on the clean/noisy/short trials
 #   speed     each bundle x each device runtime, and Resemblyzer; 1 thread, one after another
-#   daemon    scripts/bench/daemon_latency.py (latency, RSS)
+#   daemon    scripts/bench/device_side/daemon_latency.py (latency, RSS)
 #   footprint model files, device install with/without streamlit, the peers' venv
 # and rewrites docs/BENCHMARKS.md and docs/bench/det_<condition>.png.
 # Env: MODEL=models/default DATA=data/corpus RUN=<the model's run> BENCH=build/bench UTTERANCES=1000
@@ -56,14 +56,14 @@ for b in "${bundles[@]}"; do
   for rt in tflite_runtime:.venv-device ai_edge_litert:.venv-litert; do
     step "speed $b ${rt%%:*}"
     cpu=0; [ "$b" = "$model" ] && [ "${rt%%:*}" = tflite_runtime ] && cpu=20  # daemon CPU idle vs talking
-    "${rt#*:}/bin/python" -m scripts.bench.speed --bundle "$b" --runtime "${rt%%:*}" --audio "$data/$clip" \
+    "${rt#*:}/bin/python" -m scripts.bench.device_side.speed --bundle "$b" --runtime "${rt%%:*}" --audio "$data/$clip" \
       --cpu-seconds $cpu --out "$bench/speed_$(basename "$b")_${rt%%:*}.json"
   done
 done
 
-if [ -f scripts/bench/daemon_latency.py ]; then
+if [ -f scripts/bench/device_side/daemon_latency.py ]; then
   step "daemon"
-  .venv-device/bin/python -m scripts.bench.daemon_latency --model "$model" --utterances "${UTTERANCES:-1000}" > /dev/null
+  .venv-device/bin/python -m scripts.bench.device_side.daemon_latency --model "$model" --utterances "${UTTERANCES:-1000}" > /dev/null
   [ "$bench" -ef build/bench ] || cp build/bench/daemon.json "$bench/daemon.json"
 fi
 

@@ -13,7 +13,7 @@ for f in "$corpus"/trials_*.txt; do
 done
 .venv-train/bin/python -m scripts.bench.accuracy --model "$bundle" --data "$corpus" --trials-dir "$out/trials" \
   --train-per-speaker 4 --gmm-components 8 --out "$out/accuracy.json" --plots "$out/plots"
-.venv-device/bin/python -m scripts.bench.speed --bundle "$bundle" --runtime tflite_runtime --reps 5 \
+.venv-device/bin/python -m scripts.bench.device_side.speed --bundle "$bundle" --runtime tflite_runtime --reps 5 \
   --out "$out/speed_$(basename "$bundle")_tflite_runtime.json"
 .venv-train/bin/python -m scripts.bench.footprint --bundle "$bundle" --out "$out/footprint.json"
 .venv-train/bin/python -m scripts.bench.report --bench "$out" --out "$out/BENCHMARKS.md" --plots-rel plots

@@ -10,5 +10,5 @@ model=${MODEL:-models/default}
 [ -f "$model/model.json" ] || model=build/test-assets/bundle
 [ -f "$model/model.json" ] || { echo "soak: no bundle at models/default or build/test-assets/bundle (run the tests once)" >&2; exit 2; }
 mkdir -p build/bench
-.venv-device/bin/python -m scripts.bench.soak --model "$model" --utterances "${UTTERANCES:-10000}" --every 500 \
+.venv-device/bin/python -m scripts.bench.device_side.soak --model "$model" --utterances "${UTTERANCES:-10000}" --every 500 \
   --out build/bench/soak.json --doc docs/RELIABILITY.md

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scripts.bench.speed import window_macs
+from scripts.bench.device_side.speed import window_macs
 from tests.helpers import REPO, run
 
 CONDITIONS = ("clean", "noisy", "short")

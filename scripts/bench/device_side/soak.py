@@ -1,9 +1,9 @@
 """Soak: N utterances through FileSource into the real daemon loop; memory, descriptors and the
 event table must stay flat.
 
-    .venv-device/bin/python -m scripts.bench.soak [--model DIR] [--utterances 10000] [--every 500]
+    .venv-device/bin/python -m scripts.bench.device_side.soak [--model DIR] [--utterances 10000] [--every 500]
 
-The demo stream of scripts/bench/daemon_latency.py (one utterance per demo enrollment clip, 3 s of
+The demo stream of scripts/bench/device_side/daemon_latency.py (one utterance per demo enrollment clip, 3 s of
 speech + 1 s of silence) is played again and again by FileSource into `run_daemon` (VAD, embedding,
 scoring, event write, heartbeat thread) with the demo speakers enrolled and a small
 event_retention, so trimming runs all the time. Every `--every` decisions it samples this
@@ -34,7 +34,8 @@ from device.embedder import Embedder
 from device.enroll import Enroller
 from device.sources import FileSource
 from device.store import Store
-from scripts.bench.daemon_latency import CLIPS, OUT, make_stream
+from scripts.bench.device_side import rss_mb
+from scripts.bench.device_side.daemon_latency import CLIPS, OUT, make_stream
 
 RSS_GROWTH_LIMIT_MB = 8.0
 RETENTION = 300
@@ -50,13 +51,6 @@ class Repeated:
     def blocks(self, stop: threading.Event) -> Iterator[np.ndarray]:
         for _ in range(self.times):
             yield from self.source.blocks(stop)
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def open_fds() -> int:

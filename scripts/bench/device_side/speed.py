@@ -4,7 +4,7 @@ model's multiply-accumulate count and the Raspberry Pi estimate derived from it,
 
 Runs in a device venv (.venv-device: tflite_runtime, .venv-litert: ai_edge_litert) and imports
 only the device code, exactly what the Pi runs:
-    python -m scripts.bench.speed --bundle models/default --runtime tflite_runtime --out x.json
+    python -m scripts.bench.device_side.speed --bundle models/default --runtime tflite_runtime --out x.json
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,9 @@ import numpy as np
 from device.audio import load_audio, save_wav
 from device.bundle import Bundle
 from device.embedder import Embedder, window_starts
-from device.features import mfcc
+from device.features import mfcc, normalize, reference_cepstra
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CLIPS = REPO / "device" / "demo_clips"
 UTTERANCE_SECONDS = 3.0
 # The Pi estimate's assumptions (an estimate, not a measurement; see docs/BENCHMARKS.md).
@@ -78,26 +79,42 @@ def three_seconds(audio: np.ndarray | None, sr: int) -> np.ndarray:
     return np.resize(audio, n).astype(np.float32)
 
 
+def timed(fn: Callable[[], object], reps: int) -> list[float]:
+    """Milliseconds of each of `reps` calls, after one warm-up call."""
+    fn()
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        out.append(1000 * (time.perf_counter() - t0))
+    return out
+
+
+def per_audio_second(ms: list[float]) -> dict[str, float]:
+    """Per-call minimum (the machine's own speed, least disturbed by other load) and median."""
+    return {"min": round(min(ms) / UTTERANCE_SECONDS, 4), "median": round(float(np.median(ms)) / UTTERANCE_SECONDS, 4)}
+
+
 def measure(bundle_dir: Path, runtime: str | None, audio: np.ndarray | None, reps: int) -> dict:
     embedder = Embedder(bundle_dir, threads=1, runtime=runtime)
     clip = three_seconds(audio, embedder.features.sample_rate)
-    times = []
-    for i in range(reps + 1):
-        t0 = time.perf_counter()
-        embedder.embed(clip)
-        if i:  # the first call is a warm-up
-            times.append(1000 * (time.perf_counter() - t0))
+    cfg = embedder.features
+    times = timed(lambda: embedder.embed(clip), reps)
     median = float(np.median(times))
-    feats = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        mfcc(clip, embedder.features)
-        feats.append(1000 * (time.perf_counter() - t0))
+    feats = timed(lambda: mfcc(clip, cfg), reps)
+    reference = timed(lambda: normalize(reference_cepstra(clip, cfg), cfg), reps)
+    matrix = mfcc(clip, cfg)
+    model = timed(lambda: embedder.embed_features(matrix), reps)  # windows through TFLite + their Python
     model_macs = pi_estimate(embedder.bundle)["macs_per_3s_utterance"]
     return {"bundle": str(bundle_dir), "quantization": embedder.bundle.quantization,
             "runtime": embedder.runtime.name, "runtime_version": embedder.runtime.version, "threads": 1,
             "reps": reps, "ms_per_3s_median": round(median, 3), "ms_per_3s_min": round(min(times), 3),
             "features_ms_median": round(float(np.median(feats)), 3),
+            # the frontend per second of audio, and python_speech_features' computation of the same numbers
+            "features_ms_per_audio_s": per_audio_second(feats),
+            "features_reference_ms_per_audio_s": per_audio_second(reference),
+            "breakdown_ms_per_3s_min": {"features": round(min(feats), 3), "windows": round(min(model), 3),
+                                        "rest": round(max(0.0, min(times) - min(feats) - min(model)), 3)},
             "rtf": round(median / 1000 / UTTERANCE_SECONDS, 5),
             "effective_gmacs_here": round(model_macs / (median / 1000) / 1e9, 3),
             "load_average_1min": float(Path("/proc/loadavg").read_text().split()[0]),
