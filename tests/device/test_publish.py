@@ -195,6 +195,38 @@ def test_daemon_publishes_decisions_health_and_discovery(broker: Broker, shipped
     listener.close()
 
 
+def test_daemon_keeps_deciding_with_the_broker_down(shipped: Config) -> None:
+    cfg = shipped.override(**{"mqtt.host": "127.0.0.1", "mqtt.port": free_port(), "mqtt.device_id": "downpi",
+                              "mqtt.queue": 2, "webhook.url": f"http://127.0.0.1:{free_port()}/",
+                              "webhook.secret_file": str(secret_file(shipped.store_path.parent / "hook.secret", "k")),
+                              "webhook.queue": 2, "webhook.retries": 50})
+    clips = [load_audio(CLIPS / f"{who}-test-{i}.flac") for i in (1, 2) for who in ("alan", "bdl")]
+    stream = np.concatenate([x for clip in clips for x in (GAP, clip)] + [GAP])
+
+    class Source:
+        name = "test:clips"
+
+        def blocks(self, stop: threading.Event) -> Iterator[np.ndarray]:
+            for start in range(0, len(stream), 480):
+                yield stream[start:start + 480]
+
+    with Store(cfg.store_path) as store:
+        before = store.count_events()
+    start = time.monotonic()
+    decided: list[float] = []
+    counters = run_daemon(cfg, Source(), threading.Event(), emit=lambda r: decided.append(time.monotonic()))
+    assert counters.utterances == 4 and counters.errors == 0 and len(decided) == 4
+    assert decided[-1] - start < 10 and time.monotonic() - decided[-1] < 2 * 2.0 + 1.5  # shutdown waits at most 2 s a sink
+    with Store(cfg.store_path, readonly=True) as store:
+        assert store.count_events() - before == 4
+        integrations = store.status()["integrations"]
+    assert {k: integrations["mqtt"][k] for k in ("connected", "published", "queued", "dropped")} == {
+        "connected": False, "published": 0, "queued": 2, "dropped": 2}
+    webhook = integrations["webhook"]  # one decision in its retry loop, two queued, the oldest one dropped
+    assert (webhook["published"], webhook["queued"] + webhook["dropped"] + webhook["failed"]) == (0, 4)
+    assert webhook["queued"] <= 3 and webhook["dropped"] >= 1
+
+
 def test_last_will_says_offline_after_kill_9(broker: Broker, shipped: Config, tmp_path: Path) -> None:
     listener = Listener(broker.port, ["speakerid/#"], client_id="t-will")
     audio = np.concatenate([GAP, load_audio(CLIPS / "alan-test-2.flac"), np.zeros(16000 * 120, np.float32)])
