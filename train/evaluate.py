@@ -74,7 +74,9 @@ def evaluate(embedder, trials_file: Path, root: Path, cohort: np.ndarray | None 
     return result
 
 
-def write_plots(result: dict, out: Path, title: str) -> list[Path]:
+def det_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: Path, dpi: int = 100) -> Path:
+    """The project's one DET plot: a curve per {name: (labels, scores)} on normal-deviate axes.
+    train.evaluate and the benchmarks (scripts/bench/accuracy.py) both draw with it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,25 +84,37 @@ def write_plots(result: dict, out: Path, title: str) -> list[Path]:
     from scipy.stats import norm as gauss
     from sklearn.metrics import det_curve
 
-    out.mkdir(parents=True, exist_ok=True)
-    s = result["_scores"]
-    kinds = [k for k in ("cosine", "asnorm") if s[k] is not None]
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for k in kinds:
-        fpr, fnr, _ = det_curve(s["labels"], s[k])
-        ax.plot(gauss.ppf(np.clip(fpr, 1e-4, 1 - 1e-4)), gauss.ppf(np.clip(fnr, 1e-4, 1 - 1e-4)), label=k)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for name, (labels, scores) in curves.items():
+        fpr, fnr, _ = det_curve(labels, scores)
+        ax.plot(gauss.ppf(np.clip(fpr, 1e-4, 1 - 1e-4)), gauss.ppf(np.clip(fnr, 1e-4, 1 - 1e-4)), label=name)
     ticks = [0.001, 0.01, 0.05, 0.2, 0.5]
-    ax.set_xticks(gauss.ppf(ticks), [f"{t:.1%}" for t in ticks])
-    ax.set_yticks(gauss.ppf(ticks), [f"{t:.1%}" for t in ticks])
+    ax.set_xticks(gauss.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
+    ax.set_yticks(gauss.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
+    ax.set_xlim(gauss.ppf(5e-4), gauss.ppf(0.8))
+    ax.set_ylim(gauss.ppf(5e-4), gauss.ppf(0.8))
     ax.set_xlabel("false accept rate")
     ax.set_ylabel("false reject rate")
-    ax.set_title(f"DET: {title}")
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend()
-    det = out / "det.png"
+    ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(det, dpi=100)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    return path
+
+
+def write_plots(result: dict, out: Path, title: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    s = result["_scores"]
+    det = det_plot({k: (s["labels"], s[k]) for k in ("cosine", "asnorm") if s[k] is not None}, f"DET: {title}",
+                   out / "det.png")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     key = "asnorm" if s["asnorm"] is not None else "cosine"
     for lab, name in ((1, "target"), (0, "non-target")):

@@ -6,7 +6,7 @@
 Systems: the project's bundle through the device code path (AS-norm, as the device scores, and
 plain cosine), the two classical baselines (scripts/bench/baselines.py) and any peer whose
 embeddings were written to an npz (paths, vectors) by its own venv. All are scored with
-train.metrics; one DET plot per condition holds every system.
+train.metrics; one DET plot per condition (train.evaluate.det_plot) holds every system.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from scripts.bench.baselines import GmmUbm, MfccStats
 from scripts.bench.trials import load_trials, trial_files
 from train.data import speaker_utterances
 from train.datasets import Trial
-from train.evaluate import embed_paths, load_embedder, score_trials
+from train.evaluate import det_plot, embed_paths, load_embedder, score_trials
 from train.metrics import summary
 
 Scores = dict[str, tuple[np.ndarray, np.ndarray]]  # condition -> (labels, scores)
@@ -70,36 +70,6 @@ def baseline_scores(model: Path, trials: dict[str, list[Trial]], root: Path, per
     return {"MFCC mean+std (cosine)": vector_scores(trials, root, vecs)[0], f"GMM-UBM ({components} diag)": gmm_scores}
 
 
-def det_plot(systems: dict[str, Scores], cond: str, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.stats import norm as gauss
-    from sklearn.metrics import det_curve
-
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    for name, scores in systems.items():
-        labels, s = scores[cond]
-        fpr, fnr, _ = det_curve(labels, s)
-        ax.plot(gauss.ppf(np.clip(fpr, 1e-4, 1 - 1e-4)), gauss.ppf(np.clip(fnr, 1e-4, 1 - 1e-4)), label=name)
-    ticks = [0.001, 0.01, 0.05, 0.2, 0.5]
-    ax.set_xticks(gauss.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
-    ax.set_yticks(gauss.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
-    ax.set_xlim(gauss.ppf(5e-4), gauss.ppf(0.8))
-    ax.set_ylim(gauss.ppf(5e-4), gauss.ppf(0.8))
-    ax.set_xlabel("false accept rate")
-    ax.set_ylabel("false reject rate")
-    ax.set_title(f"DET, {cond} trials")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / f"det_{cond}.png"
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="the project's bundle folder")
@@ -128,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
               "systems": {name: {c: summary(*s[c]) for c in trials} for name, s in systems.items()}}
     if a.plots:
         Path(a.plots).mkdir(parents=True, exist_ok=True)
-        result["plots"] = [str(det_plot(systems, c, Path(a.plots))) for c in trials]
+        result["plots"] = [str(det_plot({name: scores[c] for name, scores in systems.items()}, f"DET, {c} trials",
+                                        Path(a.plots) / f"det_{c}.png", dpi=72)) for c in trials]
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
     for name, conds in result["systems"].items():
