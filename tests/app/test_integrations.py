@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.integrations import integration_rows
 from device.store import Store
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 APP = str(REPO / "app" / "status.py")
 RECORDED = {"mqtt": {"connected": True, "last_publish": None, "published": 41, "queued": 2, "dropped": 7},

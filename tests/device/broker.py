@@ -1,6 +1,7 @@
 """A real MQTT broker for the integration tests: Debian's `mosquitto`, started on a free loopback
 port, plus a subscriber that records what arrives. Without mosquitto the tests skip, except under
-CI=true, where they fail and name the missing tool (scripts/setup_apt.sh installs it)."""
+CI=true, where they fail and name the missing tool (tests.helpers.require_tool; scripts/setup_apt.sh
+installs it)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.helpers import require_tool
 
 
 def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
-                                               if os.access(p, os.X_OK)), None)
-    if found:
-        return found
-    message = "the MQTT broker `mosquitto` is not installed (apt-get install mosquitto; scripts/setup_apt.sh does)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    """Debian installs the broker in /usr/sbin, which a non-root PATH may lack."""
+    return require_tool(shutil.which("mosquitto") or "/usr/sbin/mosquitto")
 
 
 def free_port() -> int:

@@ -27,9 +27,9 @@ from device.mqtt import slug
 from device.publish import Publisher, decision_message
 from device.store import Store
 from device.webhook import SIGNATURE_HEADER
-from tests.conftest import DEVICE_PY, REPO
 from tests.device.broker import Broker, Listener, free_port, retained
 from tests.device.ha_discovery import problems
+from tests.helpers import DEVICE_PY, REPO
 
 CLIPS = REPO / "device" / "demo_clips"
 SHIPPED = REPO / "models" / "default"
