@@ -55,7 +55,7 @@ class EnrollConfig:
     min_snr_db: float = 12.0  # below this a sample is "too noisy"
     clip_fraction: float = 0.002  # fraction of samples at full scale that counts as clipped
     consistency: float | None = None  # score vs the running mean below this -> "different speaker?";
-    # None = the bundle's EER threshold
+    # None = the bundle's threshold for device.policies.CONSISTENCY_POLICY (1 % false accepts)
 
 
 @dataclass

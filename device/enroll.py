@@ -24,6 +24,7 @@ from device.audio import TARGET_SR, to_mono_16k
 from device.config import Config
 from device.embedder import Embedder
 from device.names import check_name
+from device.policies import CONSISTENCY_POLICY
 from device.scoring import Scorer, unit
 from device.store import Sample, Speaker, Store
 from device.vad import frame_labels, snr_db, speech_seconds
@@ -62,7 +63,8 @@ class Enroller:
         self.embedder, self.cfg, self.name = embedder, cfg, name
         bundle = embedder.bundle
         self.scorer = Scorer.for_bundle(bundle)
-        self.consistency = cfg.enroll.consistency if cfg.enroll.consistency is not None else bundle.threshold("eer")
+        self.consistency = (cfg.enroll.consistency if cfg.enroll.consistency is not None
+                            else bundle.threshold(CONSISTENCY_POLICY))
         self.old: list[Sample] = list(existing or [])
         self.new: list[Sample] = []
         self.replace = replace  # the stored samples are dropped on save

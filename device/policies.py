@@ -12,6 +12,10 @@ POLICIES: dict[str, str] = {
     "eer": "equal error rate",
 }
 DEFAULT_POLICY = "far1"
+# Enrollment (device/enroll.py): a sample scoring below this policy's threshold against the samples
+# taken so far is refused as "a different speaker?". A strict one: a refused sample costs one more
+# recording, an accepted one from somebody else spoils the profile for good.
+CONSISTENCY_POLICY = "far1"
 
 
 def describe() -> str:
