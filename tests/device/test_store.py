@@ -145,3 +145,12 @@ def test_readonly_missing(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no store here yet"):
         Store(tmp_path / "none.db", readonly=True)
     assert not os.path.exists(tmp_path / "none.db")
+
+
+def test_downsample_averages_consecutive_frames() -> None:
+    x = np.arange(350 * 20, dtype=np.float32).reshape(350, 20) / 1000
+    got = downsample_mfcc(x)
+    edges = np.linspace(0, 350, 101).astype(int)
+    want = np.stack([x[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])]).astype(np.float16)
+    assert got.shape == (100, 20) and got.dtype == np.float16
+    assert np.array_equal(got, want)
