@@ -260,6 +260,7 @@ def test_publishing_resumes_after_the_broker_restarts(broker: Broker) -> None:
         wait_until(lambda: mqtt.status()["connected"], 10, "the first connection")
         publisher.decision(decision(0.91))
         listener.wait(lambda: len(listener.on("speakerid/testpi/decision")) == 1, what="the first decision")
+        wait_until(lambda: mqtt.status()["published"] == 1, 5, "the broker's acknowledgement")
         broker.stop()
         wait_until(lambda: not mqtt.status()["connected"], 10, "the publisher to notice the broker is gone")
         publisher.decision(decision(0.92))
