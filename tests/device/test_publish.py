@@ -298,7 +298,7 @@ def test_queue_bound_holds_and_the_oldest_are_dropped(tmp_path: Path) -> None:
         for i in range(20):
             publisher.decision(decision(i / 100))
         spent = time.perf_counter() - start
-        assert spent < 0.05, f"20 decisions took {spent * 1000:.1f} ms with the broker down"  # never blocks
+        assert spent < 0.5, f"20 decisions took {spent * 1000:.1f} ms with the broker down"  # never blocks
         assert publisher.status()["mqtt"] == {"connected": False, "last_publish": None, "published": 0,
                                               "queued": 5, "dropped": 15}
         broker.start()
@@ -429,7 +429,7 @@ def test_webhook_receiver_down_costs_nothing(tmp_path: Path) -> None:
         start = time.perf_counter()
         for i in range(10):
             publisher.decision(decision(i / 10))
-        assert time.perf_counter() - start < 0.05
+        assert time.perf_counter() - start < 0.5  # a blocking send would wait out connects and retries
         wait_until(lambda: webhook.status()["queued"] == 0, 10, "every decision tried")
         status = webhook.status()
         assert status["published"] == 0 and status["connected"] is False
