@@ -92,10 +92,17 @@ for unit in speakerid speakerid-status; do
   sed -e "s|@REPO@|$repo|g" -e "s|@USER@|$user|g" -e "s|@CONFIG@|$config|g" -e "s|@TLS@|$tls|g" \
     -e "s|@HTTP@|$http|g" "$repo/scripts/systemd/$unit.service" > "/etc/systemd/system/$unit.service"
 done
+# Without a running systemd (an image being built in a chroot, scripts/pi_check.sh) the units are
+# enabled for the next boot; on a running Pi they are started now as well.
+now=--now
+if [ ! -d /run/systemd/system ]; then
+  now=""
+  echo "install_pi: systemd is not running here (chroot or image build): units enabled, they start at boot"
+fi
 systemctl daemon-reload
-systemctl enable --now speakerid.service
+systemctl enable $now speakerid.service
 if [ -x "$repo/scripts/serve_status.sh" ]; then
-  systemctl enable --now speakerid-status.service
+  systemctl enable $now speakerid-status.service
 else
   echo "install_pi: scripts/serve_status.sh not found; status page service not started"
 fi
