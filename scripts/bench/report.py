@@ -154,6 +154,27 @@ def footprint_section(fp: dict | None) -> list[str]:
     return ["## Footprint", ""] + _table(["what", "size", "note"], rows) + [""]
 
 
+def frontend_section(speed: dict | None, daemon: dict | None) -> list[str]:
+    """The MFCC frontend per second of audio against python_speech_features (the same numbers), the
+    per-utterance breakdown, and what the streamed daemon leaves for the end of speech."""
+    out = ["## Frontend and streaming", ""]
+    if speed and "features_ms_per_audio_s" in speed:
+        f, ref, b = speed["features_ms_per_audio_s"], speed["features_reference_ms_per_audio_s"], speed["breakdown_ms_per_3s_min"]
+        out += [f"- **MFCC frontend** (`device/features.py`, 1 thread, per second of audio, per-call minimum / median): "
+                f"**{f['min']:.3f}** / {f['median']:.3f} ms; python_speech_features computing the same numbers (what the "
+                f"frontend was): {ref['min']:.3f} / {ref['median']:.3f} ms (**{ref['min'] / f['min']:.1f}x**).",
+                f"- **Per 3-s utterance** ({speed['runtime']}, {speed['quantization']}, per-call minima): features "
+                f"{b['features']:.2f} ms, windows through the model {b['windows']:.2f} ms, the rest {b['rest']:.2f} ms."]
+    if daemon and "latency_cpu_ms" in daemon:
+        lat, cpu = daemon["latency_ms"], daemon["latency_cpu_ms"]
+        out.append(f"- **End of speech -> stored decision** (streamed daemon, {daemon['decisions']} utterances): "
+                   f"wall median {lat['median']} ms / p95 {lat['p95']} ms; CPU time median {cpu['median']} ms / "
+                   f"p95 {cpu['p95']} ms (1-minute load {daemon.get('load_average_1min')}). With the bundle's norm "
+                   "'none' only the end-aligned window is left for the end of speech; with 'cmn'/'cmvn' every window "
+                   "waits for the utterance mean (device/streaming.py).")
+    return out + [""] if len(out) > 2 else []
+
+
 def daemon_section(daemon: dict | None) -> list[str]:
     if not daemon:
         return ["## Daemon", "", "not measured (scripts/bench/device_side/daemon_latency.py did not run)", ""]
@@ -187,7 +208,8 @@ def render(bench: Path, plots_rel: str | None) -> str:
               "relevance 16) per enrollment utterance and scores the average frame log-likelihood ratio.", ""]
     failed = bench / "export_failures.txt"
     failures = failed.read_text().splitlines() if failed.exists() else []
-    lines += speed_section(speeds, peer, failures) + pi_section(speed, peer) + footprint_section(fp) + daemon_section(daemon)
+    lines += speed_section(speeds, peer, failures) + frontend_section(speed, daemon) + pi_section(speed, peer)
+    lines += footprint_section(fp) + daemon_section(daemon)
     return "\n".join(lines)
 
 
