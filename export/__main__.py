@@ -114,6 +114,7 @@ def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | N
         "quantization": quant, "features": fcfg.to_dict(), "window": {"frames": frames, "hop": hop},
         "embedding_dim": mcfg.embedding_dim, "model": mcfg.to_dict(), "ops": ops, "min_runtime": MIN_RUNTIME,
         "trained_on": {"data": str(data), "splits": str(splits), "n_train_speakers": len(train_spk),
+                       "speakers": sorted(train_spk),  # so tests and demos can prove they use other voices
                        "run": str(run), "run_metrics": _read_json(run / "metrics.json")},
         "policy_default": "far1",
     }

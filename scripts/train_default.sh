@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The shipped default model, staged like a WeSpeaker recipe:
-#   prepare (corpus) -> train -> evaluate (Keras run) -> export (TFLite, checked in both device
-#   runtimes) -> evaluate (exported bundle, device code path) -> models/default
+#   0 prepare: the training corpus (MBROLA voices + 2,000 drawn espeak-ng voices; RHVoice held out)
+#     and the development set (RHVoice + KLettres people, never trained on)
+#   1 train (validation and early stopping on the dev set's calibration half)
+#   2 export (TFLite, checked in both device runtimes; decisions calibrated on the calibration half)
+#   3 evaluate: in-domain corpus test split (Keras run and bundle), then the dev set's report half
+#     (scripts/eval_dev.sh -> docs/GENERALISATION.md)
 # Usage: scripts/train_default.sh [extra `python -m train` flags]; STAGE=N skips stages before N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,15 +17,19 @@ py=.venv-train/bin/python
 export PYTHONPATH=$PWD
 if [ "$stage" -le 0 ]; then
   bash scripts/setup_venvs.sh
-  [ -f data/corpus/trials_short.txt ] || bash scripts/make_corpus.sh
+  [ -f data/corpus/trials_short.txt ] || bash scripts/make_corpus.sh --utts 32 --espeak-voices 2000 --espeak-utts 10 \
+    --split 0.9,0.04,0.06
+  [ -f data/dev/summary.json ] || bash scripts/make_devset.sh --out data/dev
 fi
 if [ "$stage" -le 1 ]; then
   start=$(date +%s)
-  $py -m train --data data/corpus --out "$run" --max-minutes 20 "$@"
+  $py -m train --data data/corpus --out "$run" --val-data data/dev --val-split calib \
+    --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --copies 2 --channel-p 0.25 --epochs 30 --steps 200 --patience 8 \
+    --max-minutes 55 "$@"
   echo "training took $(( $(date +%s) - start )) s"
 fi
 if [ "$stage" -le 2 ]; then
-  $py -m export --run "$run" --out "$out" --quant "$quant"
+  $py -m export --run "$run" --out "$out" --quant "$quant" --dev data/dev
 fi
 if [ "$stage" -le 3 ]; then
   mkdir -p "$run/eval" "$out/eval"
@@ -32,4 +40,5 @@ if [ "$stage" -le 3 ]; then
       --json "$out/eval/$c.json" --plots "$out/eval/plots-$c" > /dev/null
   done
   $py -m train.report --run "$run" --bundle "$out"
+  MODEL="$out" bash scripts/eval_dev.sh
 fi

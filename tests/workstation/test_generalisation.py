@@ -1,0 +1,85 @@
+"""The generalisation report and the open-set run through the CLI, on the tiny bundle and the
+small development set, with values checked against known inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.bundle import Bundle
+from scripts.bench import generalisation, open_set
+from train.datasets import read_trials
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = {"scoring": "cosine", "llr": {"slope": 10.0, "offset": -5.0}, "eer_threshold": 0.45,
+         "table": {"threshold": [0.2, 0.4, 0.5, 0.6], "far": [0.5, 0.1, 0.01, 0.001], "frr": [0.0, 0.02, 0.05, 0.2]}}
+
+
+def _calibrated(tiny_bundle: Path, tmp_path: Path) -> Bundle:
+    out = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, out)
+    meta = json.loads((out / "model.json").read_text())
+    meta.update(score_calibration=TABLE, policy_default="far1")
+    (out / "model.json").write_text(json.dumps(meta))
+    return Bundle.load(out)
+
+
+def test_metrics_at_the_device_threshold(tiny_bundle: Path, tmp_path: Path) -> None:
+    bundle = _calibrated(tiny_bundle, tmp_path)  # far1 with one claim -> threshold 0.5
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.7, 0.55, 0.3, 0.6, 0.2, 0.1, 0.0, -0.2])
+    m = generalisation.metrics(labels, scores, bundle, "cosine")
+    assert m["device_threshold"] == 0.5
+    assert m["fr_at_device"] == 25.0 and m["fa_at_device"] == pytest.approx(20.0)
+    assert m["eer"] == pytest.approx(20.0) and m["n_target"] == 4 and m["n_nontarget"] == 5
+    assert "fa_at_device" not in generalisation.metrics(labels, scores, bundle, "asnorm")
+
+
+def test_report_on_the_small_dev_set(tiny_bundle: Path, small_dev: Path, tmp_path: Path) -> None:
+    out, md = tmp_path / "gen.json", tmp_path / "GEN.md"
+    assert generalisation.main(["--model", str(tiny_bundle), "--dev", str(small_dev), "--json", str(out),
+                                "--markdown", str(md)]) == 0
+    result = json.loads(out.read_text())
+    assert result["conditions"] == ["clean", "noisy", "short", "words", "single", "channel"]
+    assert "project (cosine)" in result["systems"] and "MFCC mean+std (cosine)" in result["systems"]
+    for cond in result["conditions"]:
+        trials = read_trials(small_dev / "trials" / "report" / f"{cond}.txt")
+        for per in result["systems"].values():
+            assert per[cond]["n_target"] == sum(t[0] for t in trials)
+            assert per[cond]["n_nontarget"] == sum(1 - t[0] for t in trials)
+    text = md.read_text()
+    assert "| project (cosine) |" in text and "### channel" in text
+    for name in (small_dev / "splits" / "report.txt").read_text().split():
+        assert f"| {name} |" in text
+
+
+def test_tally_counts_each_outcome() -> None:
+    attempts = [("a", Path("1")), ("a", Path("2")), ("b", Path("3")), ("b", Path("4")), (None, Path("5")),
+                (None, Path("6"))]
+    answers = [{"accepted": True, "speaker": "a", "threshold": 0.5}, {"accepted": True, "speaker": "b", "threshold": 0.5},
+               {"accepted": False, "speaker": "a", "threshold": 0.5}, {"accepted": True, "speaker": "b", "threshold": 0.5},
+               {"accepted": True, "speaker": "a", "threshold": 0.5}, {"accepted": False, "speaker": "b", "threshold": 0.5}]
+    row = open_set.tally("clean", "far1", attempts, answers)
+    assert (row["genuine_correct"], row["misidentified"], row["genuine_rejected"]) == (50.0, 25.0, 25.0)
+    assert row["unknown_accepted"] == 50.0 and row["threshold"] == 0.5
+    with pytest.raises(SystemExit):
+        open_set.tally("clean", "far1", attempts, answers[:-1])
+
+
+def test_open_set_through_the_cli(tiny_bundle: Path, small_dev: Path, tmp_path: Path) -> None:
+    if not open_set.DEVICE_PY.exists():
+        pytest.fail(f"{open_set.DEVICE_PY} missing: run scripts/setup_venvs.sh", pytrace=False)
+    out = tmp_path / "open.json"
+    assert open_set.main(["--model", str(tiny_bundle), "--dev", str(small_dev), "--enrolled", "2", "--per-person", "2",
+                          "--policies", "eer", "--conditions", "clean", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["enrolled"], result["unknown"]) == (2, 2)
+    (row,) = result["rows"]
+    assert row["n_genuine"] == 2 * 2 and row["n_unknown"] == 2 * 4 and row["errors"] == 0
+    assert row["genuine_correct"] + row["misidentified"] + row["genuine_rejected"] == pytest.approx(100.0)
+    assert sys.executable  # the report side ran here, the CLI in the device venv
