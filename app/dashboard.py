@@ -73,7 +73,7 @@ def health(cfg: Config, store: Store, status: dict[str, Any]) -> None:
         "Model size": f"{bundle.tflite_path.stat().st_size / 1e6:.2f} MB" if bundle else "–",
         "Runtime": status.get("runtime", "–"),
         "Scoring": bundle.scoring if bundle else "–",
-        "Threshold in force": _threshold_text(bundle, policy),
+        "Threshold in force": _threshold_text(bundle, policy, len(store.profiles(bundle.meta["sha256"])) if bundle else 0),
         "Audio device": status.get("audio_device", status.get("source", "–")),
         "Mode": status.get("mode", "–"),
         "CPU temperature": f"{temp:.1f} °C" if temp is not None else "not readable",
@@ -82,14 +82,20 @@ def health(cfg: Config, store: Store, status: dict[str, Any]) -> None:
     st.table({"": list(facts), "value": [str(v) for v in facts.values()]})
 
 
-def _threshold_text(bundle: Bundle | None, policy: str) -> str:
+def _threshold_text(bundle: Bundle | None, policy: str, enrolled: int) -> str:
+    """The threshold in force for the people enrolled, with the rates its calibration measured."""
     if bundle is None:
         return f"policy {policy}"
     try:
-        known = ", ".join(f"{p} {v:+.3f}" for p, v in sorted(bundle.thresholds.get(bundle.scoring, {}).items()))
-        return f"policy {policy} → {bundle.threshold(policy):+.3f} ({known})"
+        point = bundle.operating_point(policy, max(enrolled, 1))
     except BundleError as exc:
         return f"policy {policy}: {exc}"
+    text = f"policy {policy} → {point['threshold']:+.3f} with {enrolled} enrolled"
+    expected = point["expected"]
+    if expected is None:
+        return text + " (this model has no score calibration)"
+    return (text + f"; expected: a stranger accepted as anyone {100 * expected['stranger_accepted']:.1f} %, "
+            f"a genuine attempt rejected {100 * expected['false_reject']:.1f} %")
 
 
 def live_events(events: list[Event], stored: int, scores: bool = True) -> None:

@@ -105,6 +105,18 @@ def test_events_counts_speakers_and_heatmap(store: Store, tiny_bundle: Path) -> 
     assert len(at.get("vega_lite_chart")) == 2  # score timeline + MFCC heatmap
 
 
+def test_threshold_in_force_counts_the_enrolled_and_shows_expected_rates(store: Store, tiny_bundle: Path) -> None:
+    enroll_fake(store, tiny_bundle, "ann", "bob", "cy")
+    bundle = Bundle.load(tiny_bundle)
+    at = page()
+    health = next(t.value for t in at.table)
+    text = dict(zip(health[""], health["value"]))["Threshold in force"]
+    point = bundle.operating_point("far1", 3)
+    assert text.startswith(f"policy far1 → {point['threshold']:+.3f} with 3 enrolled")
+    assert f"a stranger accepted as anyone {100 * point['expected']['stranger_accepted']:.1f} %" in text
+    assert point["threshold"] > bundle.threshold("far1", 1)  # three people: a stricter threshold than one
+
+
 def test_admin_off_until_a_password_is_set(store: Store, tiny_bundle: Path) -> None:
     enroll_fake(store, tiny_bundle, "ann")
     at = page()
