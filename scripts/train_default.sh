@@ -24,7 +24,7 @@ fi
 if [ "$stage" -le 1 ]; then
   start=$(date +%s)
   $py -m train --data data/corpus --out "$run" --val-data data/dev --val-split calib \
-    --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --copies 2 --channel-p 0.25 --epochs 30 --steps 200 --patience 8 \
+    --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --copies 2 --channel-p 0.2 --epochs 30 --steps 200 --patience 8 \
     --max-minutes 55 "$@"
   echo "training took $(( $(date +%s) - start )) s"
 fi

@@ -162,10 +162,11 @@ def noisy_trial_version(audio: np.ndarray, rng: np.random.Generator) -> np.ndarr
 
 
 class Augmenter:
-    """A random chain for training copies: reverb (p 0.5; with `p_channel`, a pyroomacoustics room
-    with early reflections instead, half the time), noise at 0-20 dB SNR (p 0.8), band-limiting
-    (p 0.3), with probability `p_channel` a codec or cheap microphone (`train.channels`), gain of
-    +-10 dB, then a peak guard so nothing clips."""
+    """A random chain for training copies: reverb (p 0.5; with `p_channel`, half the time a room with
+    early reflections from a pool of pyroomacoustics rooms instead), noise at 0-20 dB SNR (p 0.8),
+    band-limiting (p 0.3), with probability `p_channel` a cheap microphone (half) or a codec round
+    trip through sox (half: it costs a few hundred ms), gain of +-10 dB, then a peak guard so nothing
+    clips."""
 
     def __init__(self, rng: np.random.Generator, babble_pool: list[np.ndarray] | None = None,
                  p_noise: float = 0.8, p_reverb: float = 0.5, p_band: float = 0.3, p_channel: float = 0.0) -> None:
@@ -179,12 +180,13 @@ class Augmenter:
         rng = self.rng
         x = _f32(audio)
         if rng.random() < self.p_reverb:
-            x = channels.room(x, rng) if self.p_channel and rng.random() < 0.5 else reverb(x, rng)
+            x = channels.room(x, rng, pooled=True) if self.p_channel and rng.random() < 0.5 else reverb(x, rng)
         if rng.random() < self.p_noise:
             kinds = NOISE_KINDS if self.babble_pool else NOISE_KINDS[:2]
             x = add_noise(x, rng, float(rng.uniform(0.0, 20.0)), str(rng.choice(kinds)), self.babble_pool)
         if rng.random() < self.p_band:
             x = band_limit(x, str(rng.choice(["telephone", "lowpass"])), rng)
         if self.p_channel and rng.random() < self.p_channel:
-            x = channels.channel(x, str(rng.choice(channels.CHANNELS)), rng)
+            kind = "mic" if rng.random() < 0.5 else str(rng.choice(channels.CODECS))
+            x = channels.channel(x, kind, rng)
         return clip_safe(gain(x, float(rng.uniform(-10.0, 10.0))))
