@@ -42,10 +42,13 @@ def render(voice: str, out_dir: Path, n: int, seed: int = 0) -> list[Path]:
 
 
 def training_speakers(bundle: Path, repo: Path) -> set[str] | None:
-    """The speakers the bundle was trained on, from its model.json's `trained_on.splits`/train.txt
-    when that file is on this machine; None when it is not."""
+    """The speakers the bundle was trained on: model.json's `trained_on.speakers` (bundles list
+    them), else its `trained_on.splits`/train.txt when that file is on this machine, else None."""
     meta = json.loads((bundle / "model.json").read_text())
-    splits = (meta.get("trained_on") or {}).get("splits")
+    trained_on = meta.get("trained_on") or {}
+    if trained_on.get("speakers"):
+        return set(trained_on["speakers"])
+    splits = trained_on.get("splits")
     if not splits:
         return None
     train = Path(splits) if Path(splits).is_absolute() else repo / splits
