@@ -54,3 +54,11 @@ def training_speakers(bundle: Path, repo: Path) -> set[str] | None:
     train = Path(splits) if Path(splits).is_absolute() else repo / splits
     train = train / "train.txt"
     return set(train.read_text().split()) if train.is_file() else None
+
+
+def assert_held_out(bundle: Path, repo: Path, voices: list[str]) -> None:
+    """Fail if any of `voices` is a training speaker of `bundle` (where the bundle says whom it
+    trained on): a test must not judge a model on voices it learned."""
+    trained = training_speakers(bundle, repo)
+    learned = sorted({f"rh-{v.lower()}" for v in voices} & (trained or set()))
+    assert not learned, f"{bundle} was trained on {learned}: pick held-out voices"

@@ -24,7 +24,7 @@ from device.enroll import Enroller, enroll_samples
 from device.lockout import SETTING, locked_speakers
 from device.store import Store
 from tests.helpers import REPO, ListSource
-from tests.voices import render
+from tests.voices import assert_held_out, render
 
 APP = str(REPO / "app" / "status.py")
 MODEL = REPO / DEFAULT_MODEL
@@ -36,6 +36,7 @@ UNREACHABLE = "1000000.0"  # a threshold policy that rejects everything
 
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    assert_held_out(MODEL, REPO, [*PEOPLE.values(), *STRANGERS])
     root = tmp_path_factory.mktemp("tryit-voices")
     people = {name: render(voice, root / voice, 5, seed=21) for name, voice in PEOPLE.items()}
     return {**people, **{voice: render(voice, root / voice, 1, seed=21) for voice in STRANGERS}}

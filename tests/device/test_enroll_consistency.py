@@ -14,7 +14,7 @@ from device.bundle import Bundle
 from device.config import DEFAULT_MODEL
 from device.policies import CONSISTENCY_POLICY
 from tests.helpers import DEVICE_PY, REPO, run
-from tests.voices import render
+from tests.voices import assert_held_out, render
 
 MODEL = REPO / DEFAULT_MODEL
 OWNER_AND_OTHER = [("alan", "bdl"), ("natalia", "anna"), ("aleksandr-hq", "mikhail")]
@@ -22,6 +22,7 @@ OWNER_AND_OTHER = [("alan", "bdl"), ("natalia", "anna"), ("aleksandr-hq", "mikha
 
 @pytest.mark.parametrize(("owner", "other"), OWNER_AND_OTHER)
 def test_five_of_one_person_pass_another_person_is_refused(owner: str, other: str, tmp_path: Path) -> None:
+    assert_held_out(MODEL, REPO, [owner, other])
     own = render(owner, tmp_path / owner, 5, seed=31)
     theirs = render(other, tmp_path / other, 1, seed=31)
     proc = run([DEVICE_PY, "-m", "device", "enroll", owner, "--files", *own, *theirs, "--model", MODEL,

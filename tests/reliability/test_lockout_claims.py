@@ -21,7 +21,7 @@ from device.lockout import SETTING, locked_speakers
 from device.recognizer import Result
 from device.store import Store
 from tests.helpers import DEVICE_PY, REPO, ListSource, run
-from tests.voices import render
+from tests.voices import assert_held_out, render
 
 OWNER = "slt"
 TELEVISION = ["bdl", "alan", "evgeniy-eng", "mikhail"]  # voices the daemon hears but nobody claims anything with
@@ -32,6 +32,7 @@ GAP = np.zeros(16000, np.float32)
 @pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The owner enrolled from four recordings; a config verifying the owner with a 3-failure lockout."""
+    assert_held_out(REPO / DEFAULT_MODEL, REPO, [OWNER, *TELEVISION])
     root = tmp_path_factory.mktemp("lockout")
     owner = render(OWNER, root / OWNER, 6, seed=5)
     tv = [p for voice in TELEVISION for p in render(voice, root / voice, 2, seed=5)]
