@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from device.audio import load_audio
+from device.embedder import Embedder
 from scripts.bench.device_side.speed import window_macs
 from tests.helpers import REPO, run
+from train.datasets import read_trials
+from train.metrics import eer
 
 CONDITIONS = ("clean", "noisy", "short")
 
@@ -38,6 +45,14 @@ def test_smoke_harness(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> 
             assert (per_cond[c]["n_target"], per_cond[c]["n_nontarget"]) == (10, 10)
             assert 0 <= per_cond[c]["eer"] <= 100 and per_cond[c]["min_dcf_p01"] >= 0
     assert all((out / "plots" / f"det_{c}.png").stat().st_size > 0 for c in CONDITIONS)
+    # The project's numbers are the trials': cosine of the device embeddings, EER by train.metrics.
+    embedder = Embedder(tiny_bundle)
+    for c in CONDITIONS:
+        trials = read_trials(out / "trials" / f"trials_{c}.txt")
+        vec = {p: embedder.embed(load_audio(tiny_corpus / p)) for t in trials for p in (t.enroll, t.test)}
+        labels = np.array([t.label for t in trials])
+        scores = np.array([float(vec[t.enroll] @ vec[t.test]) for t in trials])
+        assert acc["systems"]["project (cosine)"][c]["eer"] == pytest.approx(eer(labels, scores)[0], abs=1e-3), c
 
     (speed_file,) = out.glob("speed_*.json")
     speed = json.loads(speed_file.read_text())
