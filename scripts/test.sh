@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test. Installs what it needs (apt packages, the three venvs), then runs
-#   lint (ruff), tests/workstation in .venv-train, tests/device + tests/app in .venv-device.
+#   lint (ruff), tests/workstation in .venv-train, tests/device + tests/app in .venv-device,
+#   then scripts/pi_check.sh (needs root: the arm64 root, qemu and binfmt_misc).
 # Safe to run twice; exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,8 @@ device_tests=(tests/device)
 [ -d tests/reliability ] && device_tests+=(tests/reliability)
 echo "== ${device_tests[*]} (.venv-device: tflite-runtime 2.14, numpy<2)"
 .venv-device/bin/python -m pytest "${device_tests[@]}" "$@" || status=1
+echo "== scripts/pi_check.sh (the device installed and run in an emulated arm64 Debian 12 root; times are not Pi times)"
+pi_start=$SECONDS
+bash scripts/pi_check.sh || status=1
+echo "pi_check: $((SECONDS - pi_start)) s wall time (cold = no cached root in /var/cache/speakerid/pi-root)"
 exit $status
