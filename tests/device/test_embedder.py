@@ -10,6 +10,7 @@ import pytest
 
 from device.audio import load_audio
 from device.bundle import Bundle, BundleError
+from device.calibration import Calibration
 from device.embedder import Embedder, window_starts
 from device.scoring import Scorer
 from tests.helpers import LITERT_PY, run
@@ -61,9 +62,12 @@ def test_ai_edge_litert_gives_the_same_embedding(tiny_bundle, tiny_corpus, tmp_p
 def test_thresholds_and_cohort_are_used(tiny_bundle):
     bundle = Bundle.load(tiny_bundle)
     meta = json.loads((tiny_bundle / "model.json").read_text())
-    assert bundle.cohort is not None and Scorer.for_bundle(bundle).kind == "asnorm"
-    assert bundle.threshold("far1") == pytest.approx(meta["thresholds"]["asnorm"]["far1"])
-    assert bundle.threshold("eer") == pytest.approx(meta["thresholds"]["asnorm"]["eer"])
+    assert bundle.cohort is not None
+    calibration = Calibration.from_dict(meta["score_calibration"])  # the export picked the scoring
+    assert Scorer.for_bundle(bundle).kind == bundle.scoring == calibration.scoring == meta["calibration_report"]["chosen"]
+    assert bundle.threshold("far1") == pytest.approx(calibration.threshold_for_household(0.01, 1))
+    assert bundle.threshold("far1", enrolled=4) == pytest.approx(calibration.threshold_for_household(0.01, 4))
+    assert bundle.threshold("eer") == pytest.approx(calibration.eer_threshold)
     assert bundle.threshold(0.42) == 0.42
     with pytest.raises(BundleError, match="no 'strict' threshold"):
         bundle.threshold("strict")
@@ -86,7 +90,7 @@ def flip_byte(copy, meta):
 
 @pytest.mark.parametrize("change, problem", [
     (flip_byte, "sha256 .* does not match model.json"),
-    (lambda c, m: m.update(schema=2), "bundle schema 2"),
+    (lambda c, m: m.update(schema=3), "bundle schema 3"),
     (lambda c, m: m["features"].update(window="blackman"), "unsupported feature config: window 'blackman'"),
     (lambda c, m: m["features"].update(sample_rate=8000), "sample_rate 8000"),
     (lambda c, m: m["min_runtime"].update(tflite_runtime="9.0.0"), "needs tflite_runtime >= 9.0.0"),
