@@ -61,6 +61,9 @@ def run(model: Path, dev: Path, half: str, n_enrolled: int, per_person: int, pol
                 done = device("identify", "--file", *[str(f) for _, f in attempts], *common, "--policy", policy,
                               "--json", check=False)
                 answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+                if len(answers) != len(attempts):
+                    raise SystemExit(f"identify answered {len(answers)} of {len(attempts)} attempts: "
+                                     f"{done.stderr.strip()[-500:]}")
                 rows.append(tally(cond, policy, attempts, answers))
     return {"model": str(model), "half": half, "enrolled": len(enrolled), "unknown": len(unknown),
             "per_person": per_person, "enrolled_people": enrolled, "unknown_people": unknown,
