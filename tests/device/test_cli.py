@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from device.audio import load_audio
 from device.bundle import sha256_file
 from device.config import Config, ConfigError
-from tests.helpers import corpus_speakers, run
+from tests.helpers import corpus_speakers, recognize_offline, run
 
 
 def cli(*args: object, env: dict[str, str] | None = None):
@@ -67,7 +68,10 @@ def test_enroll_verify_identify_profiles(tiny_bundle: Path, tiny_corpus: Path, t
     assert proc.returncode == (0 if result["accepted"] else 1)
     assert set(result) >= {"decision", "score", "threshold", "margin", "speech_seconds"} and result["claim"] == ann
     proc = cli("identify", "--file", speakers[bob][-1], *common)
-    assert proc.returncode in (0, 1) and "identify" in proc.stdout and "threshold" in proc.stdout
+    cfg = Config(model=str(tiny_bundle), store=str(tmp_path / "s" / "store.db"))
+    want = recognize_offline(cfg, load_audio(speakers[bob][-1]), "eer").decision
+    assert proc.returncode == (0 if want.accepted else 1), proc.stderr[-1500:]
+    assert "identify" in proc.stdout and f"score {want.score:+.3f}  threshold {want.threshold:+.3f}" in proc.stdout
 
     proc = cli("verify", "--claim", "nobody", "--file", speakers[ann][-1], *common)
     assert proc.returncode == 2 and "not enrolled: nobody" in proc.stderr
