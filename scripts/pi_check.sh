@@ -128,7 +128,6 @@ inpi install -d -m 0700 -o speakerid -g speakerid /var/lib/speakerid
 config=/etc/speakerid/config.toml
 pi_repo=/home/pi/speakerid
 pi_py=$pi_repo/.venv-device/bin/python
-as_user() { inpi runuser -u speakerid -- /usr/bin/env PYTHONPATH="$pi_repo" "$@"; }
 inpi bash -c "cd $pi_repo && $pi_py -c 'import platform, numpy, device.runtime as r; rt = r.find_runtime(); print(platform.machine(), \"numpy\", numpy.__version__, rt.name, rt.version)'" \
   | sed 's/^/  runtime in the arm64 root: /' >&2
 
@@ -243,7 +242,7 @@ while True:  # PortAudio may open and close the device while probing it: reopen,
         time.sleep(0.05)
 PY
 feeder=$!
-trap 'kill $feeder 2>/dev/null; umount_all; rm -rf "$work"' EXIT
+trap 'kill $feeder 2>/dev/null || true; umount_all; rm -rf "$work"' EXIT
 unit=$root/etc/systemd/system/speakerid.service
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 workdir=$(sed -n 's/^WorkingDirectory=//p' "$unit")
