@@ -31,7 +31,8 @@ def test_golden_vectors_in_both_device_runtimes(python) -> None:
 
 def test_golden_files_describe_the_shipped_model() -> None:
     meta = json.loads(golden.META.read_text())
-    assert meta["model_sha256"] == golden.sha256(REPO / "models/default/model.tflite")
+    assert meta["model_sha256"] == golden.sha256(REPO / "models/default/model.tflite"), \
+        "models/default changed: run scripts/make_golden.sh and commit tests/golden"
     assert meta["features"] == json.loads((REPO / "models/default/model.json").read_text())["features"]
     assert np.load(golden.MFCC).shape == tuple(meta["mfcc_shape"]) and np.load(golden.MFCC).dtype == np.float32
     emb = np.load(golden.EMBEDDING)
