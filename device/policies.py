@@ -1,14 +1,19 @@
 """Threshold policy names, in one place: the config check, the CLI help, the bundle lookup and the
 status page's policy picker all read `POLICIES`.
 
-A policy is one of these names (the bundle's `model.json` maps each to a threshold per scoring
-kind) or an explicit number, which is used as the threshold itself.
+A policy is one of these names or an explicit number, which is used as the threshold itself. With a
+calibrated bundle (schema 2) 'farP' is the chance that a stranger's attempt is accepted as any of
+the people enrolled (`device.calibration`); a schema-1 bundle maps 'far1' and 'eer' to thresholds of
+its own.
 """
 
 from __future__ import annotations
 
 POLICIES: dict[str, str] = {
+    "far0.5": "0.5 % of strangers' attempts accepted as someone",
     "far1": "1 % of strangers' attempts accepted as someone",
+    "far2": "2 % of strangers' attempts accepted as someone",
+    "far5": "5 % of strangers' attempts accepted as someone",
     "eer": "equal error rate",
 }
 DEFAULT_POLICY = "far1"
@@ -19,7 +24,7 @@ CONSISTENCY_POLICY = "far1"
 
 
 def describe() -> str:
-    """'far1', 'eer' or a number — for help texts and error messages."""
+    """"'far0.5', 'far1', …, 'eer' or a number" — for help texts and error messages."""
     names = [f"'{p}'" for p in POLICIES]
     return (", ".join(names[:-1]) + f", {names[-1]}" if len(names) > 1 else names[0]) + " or a number"
 

@@ -25,7 +25,7 @@ from device.bundle import BUNDLE_SCHEMA, Bundle, sha256_file
 from device.embedder import Embedder, window_starts
 from device.features import FeatureConfig, mfcc
 from device.scoring import Scorer
-from export.calibrate import choose, cohort_embeddings, dev_scores, legacy_thresholds, validation_scores
+from export.calibrate import choose, cohort_embeddings, dev_cohort, dev_scores, legacy_thresholds, validation_scores
 from export.convert import MODES, convert
 from export.ops import check_ops, read_ops
 from train.data import speaker_utterances
@@ -125,15 +125,19 @@ def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | N
                       "zero_point": int(v["quantization"][1])} for k, v in io.items()}
 
     cohort = cohort_embeddings(embedder, train_spk)
+    owners = ["training voice"] * len(cohort)
+    if dev is not None:
+        extra, extra_owners = dev_cohort(embedder, dev)
+        cohort, owners = np.concatenate([cohort, extra]), owners + extra_owners
     np.save(out / "cohort.npy", cohort)
     meta["cohort"] = {"file": "cohort.npy", "sha256": sha256_file(out / "cohort.npy"), "n": int(cohort.shape[0]),
-                      "top_k": top_k, "dtype": "float16"}
-    scorer = Scorer(cohort.astype(np.float32), top_k)
+                      "top_k": top_k, "dtype": "float16", "training_voices": owners.count("training voice"),
+                      "dev_pseudo_speakers": len(owners) - owners.count("training voice")}
     if dev is not None:
-        labels, cos, asn = dev_scores(embedder, dev, scorer)
+        labels, cos, asn = dev_scores(embedder, dev, cohort, owners, top_k)
         meta["calibrated_on"] = {"dev": str(dev), "half": "calib", "trials": int(labels.size)}
     else:
-        labels, cos, asn = validation_scores(embedder, val_spk, scorer)
+        labels, cos, asn = validation_scores(embedder, val_spk, Scorer(cohort.astype(np.float32), top_k))
         meta["calibrated_on"] = {"data": str(data), "split": "val", "trials": int(labels.size)}
     calibration, meta["calibration_report"] = choose(labels, cos, asn)
     meta["score_calibration"] = calibration.to_dict()

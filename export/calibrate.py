@@ -1,7 +1,11 @@
 """Decisions that ship with a model, measured through the device embedder.
 
 * The AS-norm cohort: mean embeddings of up to 600 training voices spread over the whole training
-  list (every engine, drawn voices and recorded ones).
+  list (every engine, drawn voices and recorded ones), plus, with a development set, one
+  pseudo-speaker per person of its calibration half and condition (clean, noisy room, each
+  channel): the kinds of recording the device meets, which the training voices are not. Scores
+  for fitting are computed leaving the trial's own people out of the cohort, as a real user is
+  never in it.
 * The score calibration (`device.calibration.Calibration`), fitted on calibration trials: with a
   development set (`--dev`), every condition of its calibration half (people, engines and
   channels training never saw); without one, the corpus's validation speakers, clean and noisy.
@@ -22,6 +26,7 @@ from device.audio import load_audio
 from device.calibration import Calibration
 from device.scoring import Scorer, unit
 from train.augment import noisy_trial_version
+from train.channels import CHANNELS
 from train.datasets import read_trials
 from train.evaluate import embed_paths, score_trials
 from train.metrics import eer, min_dcf, summary
@@ -38,6 +43,35 @@ def cohort_embeddings(embedder, speakers: dict[str, list[Path]], max_speakers: i
         vecs, _ = embedder.embed_files(speakers[name][:per_speaker])
         means.append(unit(vecs.mean(axis=0)))
     return np.stack(means).astype(np.float16)
+
+
+def dev_cohort(embedder, dev: Path, half: str = "calib") -> tuple[np.ndarray, list[str]]:
+    """(unit mean embedding, person) of every person of the half in every condition."""
+    rows, owners = [], []
+    for person in (dev / "splits" / f"{half}.txt").read_text().split():
+        names = sorted(p.name for p in (dev / person).glob("*.wav"))
+        for prefix in ["", "_noisy/", *(f"_channel/{kind}/" for kind in CHANNELS)]:
+            vecs, _ = embedder.embed_files([dev / f"{prefix}{person}" / n for n in names])
+            rows.append(unit(vecs.mean(axis=0)))
+            owners.append(person)
+    return np.stack(rows).astype(np.float16), owners
+
+
+def asnorm_leaving_out(enroll: np.ndarray, test: np.ndarray, people: tuple[np.ndarray, np.ndarray], cohort: np.ndarray,
+                       owners: np.ndarray, top_k: int) -> np.ndarray:
+    """AS-norm of paired rows (as `device.scoring.asnorm_scores`) with each trial's own people
+    (`people` = their names on the enroll and test side) left out of the cohort."""
+    c = unit(cohort.astype(np.float32))
+    mask = (owners[None, :] == people[0][:, None]) | (owners[None, :] == people[1][:, None])
+
+    def stats(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = np.where(mask, -np.inf, unit(v) @ c.T)
+        top = np.partition(s, -top_k, axis=1)[:, -top_k:]
+        return top.mean(axis=1), top.std(axis=1) + 1e-6
+
+    raw = np.sum(unit(enroll) * unit(test), axis=1)
+    (mu_e, sd_e), (mu_t, sd_t) = stats(enroll), stats(test)
+    return 0.5 * ((raw - mu_e) / sd_e + (raw - mu_t) / sd_t)
 
 
 def validation_scores(embedder, speakers: dict[str, list[Path]], scorer: Scorer, seed: int = 11):
@@ -59,16 +93,21 @@ def validation_scores(embedder, speakers: dict[str, list[Path]], scorer: Scorer,
     return labels, Scorer().score_pairs(enroll, test), scorer.score_pairs(enroll, test)
 
 
-def dev_scores(embedder, dev: Path, scorer: Scorer, half: str = "calib") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every condition's trials of the development set's `half`, pooled: (labels, cosine, AS-norm)."""
+def dev_scores(embedder, dev: Path, cohort: np.ndarray, owners: list[str], top_k: int,
+               half: str = "calib") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every condition's trials of the development set's `half`, pooled: (labels, cosine, AS-norm
+    with the trial's own people left out of the cohort)."""
     trials = [t for f in sorted((dev / "trials" / half).glob("*.txt")) for t in read_trials(f)]
     if not trials:
         raise SystemExit(f"{dev}/trials/{half}: no trial lists; build the development set (scripts/make_devset.sh)")
     vecs, problems, _ = embed_paths(embedder, [dev / p for t in trials for p in t[1:]])
     if problems:
         print(f"calibration: {len(problems)} development files could not be used: {problems[:3]}")
-    labels, cos, asn = score_trials(trials, dev, vecs, scorer)
-    return labels, cos, asn
+    keep = [t for t in trials if dev / t[1] in vecs and dev / t[2] in vecs]
+    labels, cos, _ = score_trials(keep, dev, vecs)
+    enroll, test = (np.stack([vecs[dev / t[i]] for t in keep]) for i in (1, 2))
+    people = tuple(np.array([Path(t[i]).parts[-2] for t in keep]) for i in (1, 2))
+    return labels, cos, asnorm_leaving_out(enroll, test, people, cohort, np.array(owners), top_k)
 
 
 def tail_threshold(nontarget: np.ndarray, far: float) -> float:

@@ -33,7 +33,7 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
     ("[vad]\nagressiveness = 3\n", "unknown key(s) vad.agressiveness"),
     ("[vad]\naggressiveness = 7\n", "vad.aggressiveness must be 0..3"),
     ('event_retention = "many"\n', "event_retention must be int"),
-    ("policy = \"strict\"\n", "policy must be 'far1', 'eer' or a number"),
+    ("policy = \"strict\"\n", "policy must be 'far0.5', 'far1', 'far2', 'far5', 'eer' or a number"),
     ("claimed = [1]\n", "claimed must be a list of strings"),
     ("model = \n", "not valid TOML"),
 ])
