@@ -24,7 +24,7 @@ CONSISTENCY_POLICY = "far1"
 
 
 def describe() -> str:
-    """"'far0.5', 'far1', …, 'eer' or a number" — for help texts and error messages."""
+    """The policy names, quoted, "or a number": for help texts and error messages."""
     names = [f"'{p}'" for p in POLICIES]
     return (", ".join(names[:-1]) + f", {names[-1]}" if len(names) > 1 else names[0]) + " or a number"
 
