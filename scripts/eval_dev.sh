@@ -18,8 +18,11 @@ if [ "${PEERS:-1}" = 1 ]; then
   # the peer's script embeds every file the lists in a folder name: all report-half conditions in one list
   cat "$dev"/trials/report/*.txt > "$out/peer-trials/trials_clean.txt"
   bash scripts/bench/setup_peers.sh
-  .venv-peers/bin/python -m scripts.bench.resemblyzer_peer --data "$dev" --trials-dir "$out/peer-trials" \
-    --out "$out/resemblyzer" --reps 3 > /dev/null
+  # the peer's embeddings depend only on the development set: kept while it is unchanged
+  if [ ! "$out/resemblyzer.npz" -nt "$dev/summary.json" ]; then
+    .venv-peers/bin/python -m scripts.bench.resemblyzer_peer --data "$dev" --trials-dir "$out/peer-trials" \
+      --out "$out/resemblyzer" --reps 3 > /dev/null
+  fi
   peer=(--peer "Resemblyzer (GE2E)=$out/resemblyzer.npz")
 fi
 .venv-train/bin/python -m scripts.bench.open_set --model "$model" --dev "$dev" --json "$out/open_set.json" \
