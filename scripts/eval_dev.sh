@@ -26,6 +26,6 @@ if [ "${PEERS:-1}" = 1 ]; then
   peer=(--peer "Resemblyzer (GE2E)=$out/resemblyzer.npz")
 fi
 .venv-train/bin/python -m scripts.bench.open_set --model "$model" --dev "$dev" --json "$out/open_set.json" \
-  --policies "${POLICIES:-far1,far5,eer}" --conditions "${CONDITIONS:-clean,noisy,channel/mic}"
+  --policies "${POLICIES:-far1,far2,far5,eer}" --conditions "${CONDITIONS:-clean,noisy,channel/mic}"
 .venv-train/bin/python -m scripts.bench.generalisation --model "$model" --dev "$dev" "${peer[@]}" \
   --open-set "$out/open_set.json" --json "$out/generalisation.json" --markdown "$md"
