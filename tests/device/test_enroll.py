@@ -31,10 +31,12 @@ def cfg_for(bundle: Path, tmp: Path, **enroll: float) -> Config:
 
 
 def enroll_and_score(bundle: Path, corpus: Path, embedder: Embedder, tmp: Path, policy: str) -> dict[str, list]:
-    """Enroll 4 corpus speakers from all but their last 2 utterances; decide on the held-out ones,
-    on the other enrolled speakers (impostors) and on the remaining, never-enrolled speakers."""
+    """Enroll 4 speakers (every other one, so sources mix) from all but their last 2 utterances;
+    decide on the held-out ones, on the other enrolled speakers (impostors) and on the remaining,
+    never-enrolled speakers."""
     speakers = corpus_speakers(corpus)
-    enrolled, unknown = list(speakers)[:4], list(speakers)[4:]
+    enrolled = list(speakers)[::2][:4]
+    unknown = [name for name in speakers if name not in enrolled]
     cfg = cfg_for(bundle, tmp, consistency=-100.0)  # consistency is tested separately
     with Store(cfg.store_path) as store:
         for name in enrolled:
@@ -60,16 +62,21 @@ def test_enroll_and_recognize_pipeline(tiny_bundle: Path, tiny_corpus: Path, emb
     assert np.mean([d.speaker == name for name, d in r["identify"]]) > 0.25  # chance
 
 
-def test_accept_reject_with_the_shipped_model(tiny_corpus: Path, tmp_path: Path) -> None:
-    """Calibrated decisions on held-out utterances need a trained model: models/default."""
+def test_accept_reject_with_the_shipped_model(small_dev: Path, tmp_path: Path) -> None:
+    """Calibrated decisions on held-out utterances need a trained model: models/default, on people
+    it never trained on (the small development set: RHVoice and KLettres people)."""
     bundle = REPO / "models" / "default"
-    r = enroll_and_score(bundle, tiny_corpus, Embedder(bundle), tmp_path, "far1")
-    assert np.mean([d.accepted for d in r["genuine"]]) >= 0.75
-    assert np.mean([d.accepted for d in r["impostor"]]) <= 0.1
-    assert np.mean([d.accepted and d.speaker == name for name, d in r["identify"]]) >= 0.75
-    # Open-set: an unknown voice is tested against every profile, so it is accepted more often than
-    # a single impostor trial (the first trained model: 25% at far1 with 4 profiles).
-    assert np.mean([d.accepted for d in r["unknown"]]) <= 1 / 3
+    embedder = Embedder(bundle)
+    strict = enroll_and_score(bundle, small_dev, embedder, tmp_path / "far1", "far1")
+    # far1 keeps its promise to the household: no stranger and no impostor gets in here...
+    assert np.mean([d.accepted for d in strict["impostor"]]) == 0.0
+    assert np.mean([d.accepted for d in strict["unknown"]]) == 0.0
+    # ...at the cost of genuine attempts (5 of 8 accepted today; docs/GENERALISATION.md has the full curve)
+    assert np.mean([d.accepted for d in strict["genuine"]]) >= 0.5
+    assert np.mean([d.accepted and d.speaker == name for name, d in strict["identify"]]) >= 0.5
+    # At the equal-error threshold every enrolled person is named correctly.
+    loose = enroll_and_score(bundle, small_dev, embedder, tmp_path / "eer", "eer")
+    assert np.mean([d.accepted and d.speaker == name for name, d in loose["identify"]]) == 1.0
 
 
 def test_sample_feedback(tiny_bundle: Path, tiny_corpus: Path, embedder: Embedder, tmp_path: Path) -> None:
