@@ -26,10 +26,10 @@ if [ "$stage" -le 0 ]; then
 fi
 if [ "$stage" -le 1 ]; then
   start=$(date +%s)
-  mkdir -p data/corpus/splits-mbrola
-  grep '^mb-' data/corpus/splits/train.txt > data/corpus/splits-mbrola/train.txt
-  cp data/corpus/splits/val.txt data/corpus/splits/test.txt data/corpus/splits-mbrola/
-  $py -m train --data data/corpus --splits data/corpus/splits-mbrola --out "$run" --val-data data/dev \
+  mkdir -p data/corpus/splits-mb
+  grep '^mb-' data/corpus/splits/train.txt > data/corpus/splits-mb/train.txt
+  cp data/corpus/splits/val.txt data/corpus/splits/test.txt data/corpus/splits-mb/
+  $py -m train --data data/corpus --splits data/corpus/splits-mb --out "$run" --val-data data/dev \
     --val-split calib --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --copies 2 --channel-p 0.2 --epochs 20 --steps 200 \
     --patience 3 --max-minutes 55 "$@"
   echo "training took $(( $(date +%s) - start )) s"
