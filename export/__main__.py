@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     meta["name"] = out.name
     (tmp_out / "model.json").write_text(json.dumps(meta, indent=2))
+    if (out / "MODEL_CARD.md").is_file():  # written by people, not by the export: it stays
+        shutil.copy2(out / "MODEL_CARD.md", tmp_out / "MODEL_CARD.md")
     shutil.rmtree(out, ignore_errors=True)
     tmp_out.rename(out)
     print(f"wrote {out} ({meta['size_bytes'] / 1024:.0f} KB, {a.quant}, ops {[o['name'] for o in meta['ops']]})")
