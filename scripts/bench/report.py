@@ -15,7 +15,8 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-HEADLINE_SYSTEM = "project (AS-norm)"
+from device.bundle import Bundle
+
 MIB = 2**20
 
 
@@ -39,7 +40,9 @@ def cpu_model() -> str:
 
 
 def project_name(acc: dict) -> str:
-    return HEADLINE_SYSTEM if HEADLINE_SYSTEM in acc["systems"] else next(iter(acc["systems"]))
+    """The project's row scored the way its bundle tells the device to score (its calibration's choice)."""
+    name = "project (AS-norm)" if Bundle.load(acc["model"]).scoring == "asnorm" else "project (cosine)"
+    return name if name in acc["systems"] else next(iter(acc["systems"]))
 
 
 def headline_speed(speeds: list[dict], model: str) -> dict | None:
