@@ -25,12 +25,11 @@ from device.bundle import Bundle
 from device.policies import DEFAULT_POLICY
 from device.scoring import Scorer, unit
 from export.calibrate import cllr, min_cllr
+from scripts.bench.accuracy import Scores, vector_scores
 from train.datasets import Trial, read_trials
 from train.devset import CONDITIONS
-from train.evaluate import embed_paths, load_embedder, score_trials
+from train.evaluate import embed_paths, load_embedder
 from train.metrics import summary
-
-Scores = dict[str, tuple[np.ndarray, np.ndarray]]  # condition -> (labels, scores)
 
 
 def load_conditions(dev: Path, half: str) -> dict[str, list[Trial]]:
@@ -40,18 +39,6 @@ def load_conditions(dev: Path, half: str) -> dict[str, list[Trial]]:
 
 def files_of(trials: dict[str, list[Trial]], root: Path) -> list[Path]:
     return list(dict.fromkeys(root / p for ts in trials.values() for t in ts for p in t[1:]))
-
-
-def vector_scores(trials: dict[str, list[Trial]], root: Path, vecs: dict[Path, np.ndarray],
-                  scorer: Scorer | None = None) -> tuple[Scores, Scores]:
-    raw: Scores = {}
-    norm: Scores = {}
-    for cond, ts in trials.items():
-        labels, cos, asn = score_trials(ts, root, vecs, scorer)
-        raw[cond] = (labels, cos)
-        if asn is not None:
-            norm[cond] = (labels, asn)
-    return raw, norm
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, bundle: Bundle | None = None, scoring: str = "") -> dict:
