@@ -14,18 +14,24 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-9)
 
 
-def _top_k_stats(vecs: np.ndarray, cohort: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _top_k_stats(vecs: np.ndarray, cohort: np.ndarray, k: int,
+                 exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     s = unit(vecs) @ cohort.T
+    if exclude is not None:
+        s = np.where(exclude, -np.inf, s)
     k = min(k, cohort.shape[0])
     top = np.partition(s, -k, axis=1)[:, -k:]
     return top.mean(axis=1), top.std(axis=1) + 1e-6
 
 
-def asnorm_scores(enroll: np.ndarray, test: np.ndarray, cohort: np.ndarray, top_k: int) -> np.ndarray:
-    """AS-norm of paired rows: enroll[i] vs test[i] (both (N, D))."""
+def asnorm_scores(enroll: np.ndarray, test: np.ndarray, cohort: np.ndarray, top_k: int,
+                  exclude: np.ndarray | None = None) -> np.ndarray:
+    """AS-norm of paired rows: enroll[i] vs test[i] (both (N, D)). `exclude` (N, cohort size), if
+    given, leaves cohort entries out of row i's statistics (calibration leaves a trial's own people
+    out, as a real user is never in the cohort)."""
     raw = np.sum(unit(enroll) * unit(test), axis=1)
-    mu_e, sd_e = _top_k_stats(enroll, cohort, top_k)
-    mu_t, sd_t = _top_k_stats(test, cohort, top_k)
+    mu_e, sd_e = _top_k_stats(enroll, cohort, top_k, exclude)
+    mu_t, sd_t = _top_k_stats(test, cohort, top_k, exclude)
     return 0.5 * ((raw - mu_e) / sd_e + (raw - mu_t) / sd_t)
 
 

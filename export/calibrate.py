@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 
 from device.audio import load_audio
 from device.calibration import Calibration
-from device.scoring import Scorer, unit
+from device.scoring import Scorer, asnorm_scores, unit
 from train.augment import noisy_trial_version
 from train.channels import CHANNELS
 from train.datasets import read_trials
@@ -55,23 +55,6 @@ def dev_cohort(embedder, dev: Path, half: str = "calib") -> tuple[np.ndarray, li
             rows.append(unit(vecs.mean(axis=0)))
             owners.append(person)
     return np.stack(rows).astype(np.float16), owners
-
-
-def asnorm_leaving_out(enroll: np.ndarray, test: np.ndarray, people: tuple[np.ndarray, np.ndarray], cohort: np.ndarray,
-                       owners: np.ndarray, top_k: int) -> np.ndarray:
-    """AS-norm of paired rows (as `device.scoring.asnorm_scores`) with each trial's own people
-    (`people` = their names on the enroll and test side) left out of the cohort."""
-    c = unit(cohort.astype(np.float32))
-    mask = (owners[None, :] == people[0][:, None]) | (owners[None, :] == people[1][:, None])
-
-    def stats(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = np.where(mask, -np.inf, unit(v) @ c.T)
-        top = np.partition(s, -top_k, axis=1)[:, -top_k:]
-        return top.mean(axis=1), top.std(axis=1) + 1e-6
-
-    raw = np.sum(unit(enroll) * unit(test), axis=1)
-    (mu_e, sd_e), (mu_t, sd_t) = stats(enroll), stats(test)
-    return 0.5 * ((raw - mu_e) / sd_e + (raw - mu_t) / sd_t)
 
 
 def validation_scores(embedder, speakers: dict[str, list[Path]], scorer: Scorer, seed: int = 11):
@@ -106,8 +89,10 @@ def dev_scores(embedder, dev: Path, cohort: np.ndarray, owners: list[str], top_k
     keep = [t for t in trials if dev / t[1] in vecs and dev / t[2] in vecs]
     labels, cos, _ = score_trials(keep, dev, vecs)
     enroll, test = (np.stack([vecs[dev / t[i]] for t in keep]) for i in (1, 2))
-    people = tuple(np.array([Path(t[i]).parts[-2] for t in keep]) for i in (1, 2))
-    return labels, cos, asnorm_leaving_out(enroll, test, people, cohort, np.array(owners), top_k)
+    own = np.array(owners)[None, :]
+    spk_e, spk_t = (np.array([Path(t[i]).parts[-2] for t in keep])[:, None] for i in (1, 2))
+    return labels, cos, asnorm_scores(enroll, test, unit(cohort.astype(np.float32)), top_k,
+                                      exclude=(own == spk_e) | (own == spk_t))
 
 
 def tail_threshold(nontarget: np.ndarray, far: float) -> float:

@@ -35,7 +35,7 @@ import soundfile as sf
 
 from device.audio import load_audio, save_wav
 from train.augment import noisy_trial_version
-from train.espeak_voices import draw_voice, prepare_data
+from train.espeak_voices import DRAWN_PREFIX, draw_voice, prepare_data
 from train.sentences import sentence
 
 SR = 16000
@@ -127,7 +127,7 @@ def espeak_voices(n: int, seed: int, root: Path) -> list[Voice]:
     """`n` seeded random espeak-ng formant voices, their variant files written under `root`."""
     drawn = [draw_voice(i, seed) for i in range(n)]
     paths = prepare_data(root, drawn)
-    return [Voice(f"es-{d.name}", "espeak", f"{d.language}+{d.name}", d.language, d.gender, str(paths[d.name]))
+    return [Voice(f"{DRAWN_PREFIX}{d.name}", "espeak", f"{d.language}+{d.name}", d.language, d.gender, str(paths[d.name]))
             for d in drawn]
 
 
@@ -349,7 +349,8 @@ def _write_lines(path: Path, lines: Iterable[str]) -> None:
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
-def _write_csv(path: Path, fields: tuple[str, ...], rows: Iterable[dict]) -> None:
+def write_csv(path: Path, fields: tuple[str, ...], rows: Iterable[dict]) -> None:
+    """`rows` as CSV with `fields` as the header (keys beyond them are left out)."""
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
@@ -358,15 +359,15 @@ def _write_csv(path: Path, fields: tuple[str, ...], rows: Iterable[dict]) -> Non
 
 # ---------------------------------------------------------------- build
 
-def _prepare_out(out: Path) -> None:
-    """A previous (possibly half-built) corpus, recognised by its marker file, is replaced;
+def prepare_out(out: Path, marker: str = MARKER, what: str = "corpus", builder: str = "train.corpus") -> None:
+    """A previous (possibly half-built) output, recognised by its marker file, is replaced;
     any other non-empty folder is refused rather than deleted."""
     if out.exists() and any(out.iterdir()):
-        if not (out / MARKER).exists():
-            raise SystemExit(f"{out}: exists, is not empty and is not a corpus; refusing to overwrite")
+        if not (out / marker).exists():
+            raise SystemExit(f"{out}: exists, is not empty and is not a {what}; refusing to overwrite")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("synthetic corpus built by python -m train.corpus\n", encoding="utf-8")
+    (out / marker).write_text(f"{what} built by python -m {builder}\n", encoding="utf-8")
 
 
 def build(out: Path, speakers: int | None = None, utts: int = 24, seed: int = 0, workers: int = 2,
@@ -374,7 +375,7 @@ def build(out: Path, speakers: int | None = None, utts: int = 24, seed: int = 0,
           espeak_utts: int | None = None, fractions: dict[str, float] = SPLIT_FRACTIONS) -> dict:
     """Build the corpus into `out`; returns the summary it prints."""
     start = time.time()
-    _prepare_out(out)
+    prepare_out(out)
     engines = tuple(engines)
     espeak = espeak_voices(espeak_voices_n, seed, out / ".espeak") if "espeak" in engines else []
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -384,8 +385,8 @@ def build(out: Path, speakers: int | None = None, utts: int = 24, seed: int = 0,
         log(f"corpus: {len(voices)} voices ({len(failed)} failed the probe: {[v.speaker for v in failed]})")
         plans = plan_utterances(voices, utts, seed, espeak_utts)
         rows = [r for rs in pool.map(lambda v: build_speaker(v, plans[v.speaker], out), voices) for r in rs]
-        _write_csv(out / "speakers.csv", SPEAKER_FIELDS, (asdict(v) for v in voices))
-        _write_csv(out / "utterances.csv", UTTERANCE_FIELDS, rows)
+        write_csv(out / "speakers.csv", SPEAKER_FIELDS, (asdict(v) for v in voices))
+        write_csv(out / "utterances.csv", UTTERANCE_FIELDS, rows)
         splits = split_speakers(voices, seed, fractions)
         for name, spks in splits.items():
             _write_lines(out / "splits" / f"{name}.txt", spks)

@@ -28,12 +28,10 @@ language. Everything is seeded: two builds give the same files.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import time
 import zlib
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,28 +203,12 @@ def condition_trials(people: list[Person], utts: dict[str, list[str]], singles: 
             "channel": chan}
 
 
-def _prepare_out(out: Path) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not (out / MARKER).exists():
-            raise SystemExit(f"{out}: exists, is not empty and is not a development set; refusing to overwrite")
-        subprocess.run(["rm", "-rf", str(out)], check=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("development set built by python -m train.devset\n", encoding="utf-8")
-
-
-def _write_csv(path: Path, rows: Iterable[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def build(out: Path, small: bool = False, seed: int = 0, workers: int = 2) -> dict:
     """Build the development set into `out`; returns (and writes as summary.json) its make-up."""
     start = time.time()
     if not KLETTRES.is_dir():
         raise SystemExit(f"{KLETTRES}: missing; run scripts/setup_apt.sh (package klettres-data)")
-    _prepare_out(out)
+    corpus.prepare_out(out, MARKER, "development set", "train.devset")
     rh, kl = rhvoice_people(), klettres_people()
     if small:
         rh, kl = rh[:4], kl[:4]
@@ -268,7 +250,7 @@ def build(out: Path, small: bool = False, seed: int = 0, workers: int = 2) -> di
             path.write_text("".join(f"{lab} {e} {t}\n" for lab, e, t in trials), encoding="utf-8")
             trial_counts[f"{half}/{cond}"] = {"targets": sum(t[0] for t in trials), "nontargets": sum(1 - t[0] for t in trials)}
     half_of = {n: h for h, names in halves.items() for n in names}
-    _write_csv(out / "speakers.csv", ({**p.__dict__, "half": half_of[p.speaker]} for p in people))
+    corpus.write_csv(out / "speakers.csv", FIELDS, ({**p.__dict__, "half": half_of[p.speaker]} for p in people))
     seconds = sum(load_audio(out / rel).size for rel in every) / SR
     summary = {"people": {s: sum(p.source == s for p in people) for s in ("rhvoice", "klettres")},
                "languages": sorted({p.language for p in people}), "utterances": len(every),

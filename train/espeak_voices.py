@@ -27,6 +27,7 @@ LATIN_LANGUAGES = ("en-us", "en-gb", "de", "fr-fr", "es", "it", "pt", "nl", "pl"
                    "hu", "ro", "hr", "sk", "sl", "tr", "id", "ca", "eo", "et", "lv", "lt", "af", "sw", "cy", "ga")
 CYRILLIC_LANGUAGES = ("ru", "uk", "bg", "mk", "sr", "ky", "tt")
 PER_FOLDER = 100
+DRAWN_PREFIX = "es-"  # the corpus names a drawn voice es-svNNNN; training tells them apart by it
 
 
 @dataclass(frozen=True)

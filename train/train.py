@@ -20,6 +20,7 @@ from device.audio import load_audio
 from device.features import FeatureConfig, mfcc
 from train.augment import noisy_trial_version
 from train.data import CropSampler, Item, build_bank, speaker_utterances
+from train.espeak_voices import DRAWN_PREFIX
 from train.extract import KerasEmbedder
 from train.keras_env import keras, tf
 from train.metrics import eer
@@ -52,9 +53,6 @@ class TrainConfig:
     workers: int = 2
     features: dict = field(default_factory=lambda: FeatureConfig().to_dict())
     model: dict = field(default_factory=lambda: ModelConfig().to_dict())
-
-
-DRAWN_PREFIX = "es-"  # train.corpus names its randomly drawn espeak-ng voices es-svNNNN
 
 
 def prepare(cfg: TrainConfig) -> tuple[list[Item], list[tuple[str, float]], list[tuple[Path, int]], dict[str, list[Path]]]:

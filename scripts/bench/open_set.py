@@ -61,18 +61,16 @@ def run(model: Path, dev: Path, half: str, n_enrolled: int, per_person: int, pol
                 done = device("identify", "--file", *[str(f) for _, f in attempts], *common, "--policy", policy,
                               "--json", check=False)
                 answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-                if len(answers) != len(attempts):
-                    raise SystemExit(f"identify answered {len(answers)} of {len(attempts)} attempts: "
-                                     f"{done.stderr.strip()[-500:]}")
-                rows.append(tally(cond, policy, attempts, answers))
+                rows.append(tally(cond, policy, attempts, answers, done.stderr.strip()[-500:]))
     return {"model": str(model), "half": half, "enrolled": len(enrolled), "unknown": len(unknown),
             "per_person": per_person, "enrolled_people": enrolled, "unknown_people": unknown,
             "enroll_samples_refused": refusals, "rows": rows}
 
 
-def tally(cond: str, policy: str, attempts: list[tuple[str | None, Path]], answers: list[dict]) -> dict:
+def tally(cond: str, policy: str, attempts: list[tuple[str | None, Path]], answers: list[dict],
+          stderr: str = "") -> dict:
     if len(answers) != len(attempts):
-        raise SystemExit(f"identify answered {len(answers)} of {len(attempts)} attempts")
+        raise SystemExit(f"identify answered {len(answers)} of {len(attempts)} attempts: {stderr}")
     genuine = [(truth, a) for (truth, _), a in zip(attempts, answers) if truth is not None]
     strangers = [a for (truth, _), a in zip(attempts, answers) if truth is None]
 
