@@ -56,30 +56,39 @@ def _bank_job(args) -> list[np.ndarray]:
 
 
 def build_bank(items: list[Item], cfg: FeatureConfig, copies: int, seed: int, workers: int = 2,
-               babble_pool: list[Path] | None = None, channel_p: float = 0.0, progress=None) -> list[list[np.ndarray]]:
-    """For each item: [clean cepstra, `copies` augmented cepstra] (float16, un-normalised)."""
+               babble_pool: list[Path] | None = None, channel_p: float = 0.0, progress=None,
+               shard: tuple[int, int] = (0, 1)) -> list[list[np.ndarray]]:
+    """For each item of this worker's shard (index, count: items[index::count]): [clean cepstra,
+    `copies` augmented cepstra] (float16, un-normalised). An item's copies depend on the seed and its
+    place in `items`, not on how many workers share the work."""
     pool = babble_pool or []
     rng = np.random.default_rng(seed)
     jobs = []
     for i, it in enumerate(items):
         picks = [pool[j] for j in rng.choice(len(pool), size=min(3, len(pool)), replace=False)] if pool else []
         jobs.append((it.path, it.speed, copies, seed * 100003 + i, cfg.to_dict(), picks, channel_p))
+    jobs = jobs[shard[0]::shard[1]]
     with ProcessPoolExecutor(max_workers=workers) as ex:
         results = ex.map(_bank_job, jobs, chunksize=8)
         return list(progress(results, total=len(jobs)) if progress else results)
 
 
 class CropSampler:
-    """Seeded batches of random crops: every batch has one crop length from CROP_FRAMES."""
+    """Seeded batches of random crops: every batch has one crop length from CROP_FRAMES.
+
+    In a multi-worker run (`worker` = this worker's index) every worker draws the same sequence of
+    crop lengths and its own crops: a training step traced for one length on every worker keeps the
+    workers' collectives in step."""
 
     def __init__(self, bank: list[list[np.ndarray]], labels: np.ndarray, cfg: FeatureConfig, seed: int,
-                 max_frames: int = 400) -> None:
+                 max_frames: int = 400, worker: int | None = None) -> None:
         self.bank, self.labels, self.cfg = bank, np.asarray(labels), cfg
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed if worker is None else (seed, worker))
+        self.length_rng = self.rng if worker is None else np.random.default_rng(seed)
         self.lengths = [n for n in CROP_FRAMES if n <= max_frames]
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        n = int(self.rng.choice(self.lengths))
+        n = int(self.length_rng.choice(self.lengths))
         idx = self.rng.integers(0, len(self.bank), size)
         x = np.stack([self._crop(self.bank[i][self.rng.integers(len(self.bank[i]))], n) for i in idx])
         return x, self.labels[idx]

@@ -2,10 +2,15 @@
 
 A run folder holds config.json, classes.json, log.csv, ckpt/ (resume), best.weights.h5 (the
 embedder with the best validation EER) and metrics.json.
+
+The same loop runs alone or as one worker of a cluster (train.cluster, TF_CONFIG): each worker
+augments its share of the utterances and feeds its share of every global batch through a tf.data
+pipeline; the chief validates, decides and writes the run folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import time
@@ -18,6 +23,7 @@ from tqdm import tqdm
 
 from device.audio import load_audio
 from device.features import FeatureConfig, mfcc
+from train import cluster
 from train.augment import noisy_trial_version
 from train.data import CropSampler, Item, build_bank, speaker_utterances
 from train.espeak_voices import DRAWN_PREFIX
@@ -25,6 +31,9 @@ from train.extract import KerasEmbedder
 from train.keras_env import keras, tf
 from train.metrics import eer
 from train.model import ModelConfig, SpeakerHead, build_embedder
+
+LOG_COLUMNS = ["epoch", "loss", "train_acc", "val_eer_clean", "val_eer_noisy", "val_eer", "lr", "seconds",
+               "examples_per_s"]
 
 
 @dataclass
@@ -75,30 +84,42 @@ def prepare(cfg: TrainConfig) -> tuple[list[Item], list[tuple[str, float]], list
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+        self.cluster = cluster.from_environment()  # before any other TensorFlow op
         self.cfg, self.run = cfg, Path(cfg.out)
-        self.run.mkdir(parents=True, exist_ok=True)
-        tf.keras.utils.set_random_seed(cfg.seed)
-        keras.utils.set_random_seed(cfg.seed)
+        if cfg.batch % self.cluster.workers:
+            raise SystemExit(f"--batch {cfg.batch} is the global batch: it must split evenly over "
+                             f"{self.cluster.workers} workers")
+        if self.cluster.chief:
+            self.run.mkdir(parents=True, exist_ok=True)
         self.features = FeatureConfig.from_dict(cfg.features)
         self.mcfg = ModelConfig.from_dict(cfg.model)
+        # A plain copy the chief validates and saves (`_take_snapshot`). Built before seeding: its
+        # initial weights are never used, and drawing them must not move the seeded run.
+        self.snapshot = build_embedder(self.mcfg)
+        tf.keras.utils.set_random_seed(cfg.seed)
+        keras.utils.set_random_seed(cfg.seed)
         self.items, self.classes, self.heldout, self.val = prepare(cfg)
         if not self.items or len(self.val) < 2:
             raise SystemExit(f"{cfg.splits}: need training speakers and at least 2 validation speakers "
                              f"with audio under {cfg.data}")
-        self.embedder = build_embedder(self.mcfg)
-        self.head = SpeakerHead(len(self.classes), self.mcfg.head, self.mcfg.margin, self.mcfg.scale, name="head")
-        self.head.build((None, self.mcfg.embedding_dim))
-        self.opt = keras.optimizers.Adam(cfg.lr)
+        with self.cluster.strategy.scope():
+            self.embedder = build_embedder(self.mcfg)
+            self.head = SpeakerHead(len(self.classes), self.mcfg.head, self.mcfg.margin, self.mcfg.scale, name="head")
+            self.head.build((None, self.mcfg.embedding_dim))
+            self.opt = keras.optimizers.Adam(cfg.lr)
         self.epoch = tf.Variable(0, dtype=tf.int64)
         self.best = tf.Variable(np.inf, dtype=tf.float64)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64)
         ckpt = tf.train.Checkpoint(embedder=self.embedder, head=self.head, opt=self.opt, epoch=self.epoch,
                                    best=self.best, bad_epochs=self.bad_epochs)
-        self.manager = tf.train.CheckpointManager(ckpt, str(self.run / "ckpt"), max_to_keep=2)
-        if resume and self.manager.latest_checkpoint:
-            ckpt.restore(self.manager.latest_checkpoint)
-            print(f"resumed from {self.manager.latest_checkpoint} (epoch {int(self.epoch)})")
-        self._write_config()
+        latest = tf.train.latest_checkpoint(str(self.run / "ckpt"))  # every worker resumes from the chief's
+        if resume and latest:
+            ckpt.restore(latest)
+            print(f"resumed from {latest} (epoch {int(self.epoch)})")
+        self.ckpt_dir = self.cluster.writable(self.run / "ckpt")
+        self.manager = tf.train.CheckpointManager(ckpt, str(self.ckpt_dir), max_to_keep=2)
+        if self.cluster.chief:
+            self._write_config()
 
     def _write_config(self) -> None:
         (self.run / "config.json").write_text(json.dumps(vars(self.cfg), indent=2, default=list))
@@ -106,68 +127,128 @@ class Trainer:
 
     @tf.function(reduce_retracing=True)
     def _step(self, x, y):
-        with tf.GradientTape() as tape:
-            emb = self.embedder(x, training=True)
-            logits = self.head(emb, labels=y)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        variables = self.embedder.trainable_variables + self.head.trainable_variables
-        self.opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32))
-        return loss, acc
+        """One step on every worker; the loss and accuracy of the global batch."""
+        def replica_step(x, y):
+            with tf.GradientTape() as tape:
+                emb = self.embedder(x, training=True)
+                logits = self.head(emb, labels=y)
+                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.cfg.batch)
+            variables = self.embedder.trainable_variables + self.head.trainable_variables
+            self.opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+            return loss, tf.reduce_sum(hits) / self.cfg.batch
+
+        strategy = self.cluster.strategy
+        loss, acc = strategy.run(replica_step, args=(x, y))
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, acc, axis=None))
+
+    def _batches(self, bank: list[list[np.ndarray]], labels: np.ndarray):
+        """This worker's batches (its share of the global batch) as a tf.data pipeline."""
+        cl = self.cluster
+        sampler = CropSampler(bank, labels, self.features, self.cfg.seed + int(self.epoch),
+                              worker=cl.index if cl.distributed else None)
+
+        def dataset(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+            size = ctx.get_per_replica_batch_size(self.cfg.batch)
+            spec = (tf.TensorSpec((None, None, self.features.n_ceps), tf.float32), tf.TensorSpec((None,), tf.int32))
+            return tf.data.Dataset.from_generator(lambda: iter(lambda: sampler.batch(size), None),
+                                                  output_signature=spec).prefetch(1)
+
+        return iter(cl.strategy.distribute_datasets_from_function(dataset))
 
     def fit(self) -> dict:
-        c = self.cfg
+        c, cl = self.cfg, self.cluster
         start = time.time()
         voices = len({s for s, _ in self.classes})
-        print(f"{len(self.classes)} classes ({voices} voices; warps {c.speeds}, drawn voices {c.drawn_speeds}), "
-              f"{len(self.items)} utterances, {len(self.val)} validation speakers")
+        say = print if cl.chief else (lambda *a, **k: None)
+        say(f"{len(self.classes)} classes ({voices} voices; warps {c.speeds}, drawn voices {c.drawn_speeds}), "
+            f"{len(self.items)} utterances, {len(self.val)} validation speakers"
+            + (f"; {cl.workers} workers, {c.batch // cl.workers} crops each per step" if cl.distributed else ""))
+        shard = slice(cl.index, None, cl.workers)
         babble = [it.path for it in self.items if it.speed == 1.0]
         bank = build_bank(self.items, self.features, c.copies, c.seed, c.workers, babble, c.channel_p,
-                          progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False, disable=None))
-        labels = np.array([it.label for it in self.items], dtype=np.int32)
-        sampler = CropSampler(bank, labels, self.features, c.seed + int(self.epoch))
-        val_sets = self._validation_sets()
+                          progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False,
+                                                          disable=None if cl.chief else True),
+                          shard=(cl.index, cl.workers))
+        labels = np.array([it.label for it in self.items[shard]], dtype=np.int32)
+        batches = self._batches(bank, labels)
+        val_sets = self._validation_sets() if cl.chief else {}
         log_path = self.run / "log.csv"
-        new_log = not log_path.exists()
-        with open(log_path, "a", newline="") as logf:
-            log = csv.writer(logf)
-            if new_log:
-                log.writerow(["epoch", "loss", "train_acc", "val_eer_clean", "val_eer_noisy", "val_eer", "lr", "seconds"])
+        if cl.chief:
+            self._trim_log(log_path)
+        with open(log_path, "a", newline="") if cl.chief else contextlib.nullcontext() as logf:
+            log = csv.writer(logf) if cl.chief else None
+            if log and log_path.stat().st_size == 0:
+                log.writerow(LOG_COLUMNS)
             while int(self.epoch) < c.epochs:
                 lr = c.lr * 0.5 * (1 + np.cos(np.pi * int(self.epoch) / c.epochs))  # cosine decay
                 self.opt.learning_rate.assign(lr)
-                losses, accs = [], []
-                bar = tqdm(range(c.steps), desc=f"epoch {int(self.epoch) + 1}/{c.epochs}", leave=False, disable=None)
-                for _ in bar:
-                    x, y = sampler.batch(c.batch)
-                    loss, acc = self._step(tf.constant(x), tf.constant(y))
-                    losses.append(float(loss))
-                    accs.append(float(acc))
-                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(accs[-20:]):.2f}")
-                eers = {k: self._val_eer(v) for k, v in val_sets.items()}
-                val = float(np.mean(list(eers.values())))
+                loss, acc, rate = self._train_epoch(batches)
+                self._take_snapshot()
+                eers = {k: self._val_eer(v) for k, v in val_sets.items()} or {"clean": 0.0, "noisy": 0.0}
+                val, eers["clean"], eers["noisy"], elapsed = cl.from_chief(
+                    float(np.mean(list(eers.values()))), eers["clean"], eers["noisy"], time.time() - start)
                 self.epoch.assign_add(1)
                 improved = val < float(self.best)
                 if improved:
                     self.best.assign(val)
                     self.bad_epochs.assign(0)
-                    self.embedder.save_weights(str(self.run / "best.weights.h5"))
+                    if cl.chief:
+                        self.snapshot.save_weights(str(self.run / "best.weights.h5"))
                 else:
                     self.bad_epochs.assign_add(1)
-                self.manager.save()
-                row = [int(self.epoch), np.mean(losses), np.mean(accs), eers["clean"], eers["noisy"], val, lr,
-                       round(time.time() - start, 1)]
-                log.writerow([f"{v:.5g}" if isinstance(v, float) else v for v in row])
-                logf.flush()
-                print(f"epoch {int(self.epoch)}: loss {np.mean(losses):.3f} acc {np.mean(accs):.3f} "
-                      f"val EER clean {eers['clean']:.2f}% noisy {eers['noisy']:.2f}%{' *' if improved else ''}")
+                if log:
+                    row = [int(self.epoch), loss, acc, eers["clean"], eers["noisy"], val, lr, round(elapsed, 1),
+                           round(rate, 1)]
+                    log.writerow([f"{v:.5g}" if isinstance(v, float) else v for v in row])
+                    logf.flush()
+                with cl.strategy.scope():
+                    self.manager.save()
+                say(f"epoch {int(self.epoch)}: loss {loss:.3f} acc {acc:.3f} "
+                    f"val EER clean {eers['clean']:.2f}% noisy {eers['noisy']:.2f}%{' *' if improved else ''}")
                 if int(self.bad_epochs) >= c.patience:
-                    print(f"early stop: no validation improvement in {c.patience} epochs")
+                    say(f"early stop: no validation improvement in {c.patience} epochs")
                     break
-                if time.time() - start > c.max_minutes * 60:
-                    print(f"stopping: time budget of {c.max_minutes} min reached")
+                if elapsed > c.max_minutes * 60:
+                    say(f"stopping: time budget of {c.max_minutes} min reached")
                     break
-        return self._finish(time.time() - start)
+        cl.discard(self.ckpt_dir)
+        return self._finish(time.time() - start) if cl.chief else {}
+
+    def _train_epoch(self, batches) -> tuple[float, float, float]:
+        """One epoch's steps: mean loss, mean accuracy, and examples (of the global batch) per second."""
+        c = self.cfg
+        losses, accs = [], []
+        bar = tqdm(range(c.steps), desc=f"epoch {int(self.epoch) + 1}/{c.epochs}", leave=False,
+                   disable=None if self.cluster.chief else True)
+        began = time.time()
+        for _ in bar:
+            loss, acc = self._step(*next(batches))
+            losses.append(float(loss))
+            accs.append(float(acc))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(accs[-20:]):.2f}")
+        return float(np.mean(losses)), float(np.mean(accs)), c.steps * c.batch / (time.time() - began)
+
+    def _trim_log(self, path: Path) -> None:
+        """Keep the log rows the checkpoint covers: a run killed between writing an epoch's row and
+        its checkpoint repeats that epoch when resumed."""
+        if not path.exists():
+            return
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        kept = [r for r in rows[1:] if r and int(r[0]) <= int(self.epoch)]
+        if len(kept) < len(rows) - 1:
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerows(rows[:1] + kept)
+
+    def _take_snapshot(self) -> None:
+        """Copy the trained weights into the plain embedder. Every worker reads them: reading
+        BatchNorm statistics averages them over the workers, a collective all must join."""
+        with self.cluster.strategy.scope():
+            weights = self.embedder.get_weights()
+        self.snapshot.set_weights(weights)
 
     def _validation_sets(self) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
         rng = np.random.default_rng(self.cfg.seed + 7)
@@ -188,10 +269,10 @@ class Trainer:
         return eer((spk[:, None] == spk[None, :])[iu].astype(int), scores[iu])[0]
 
     def _keras_embedder(self) -> KerasEmbedder:
-        return KerasEmbedder(self.embedder, self.features, self.cfg.window, self.cfg.hop, self.mcfg.embedding_dim)
+        return KerasEmbedder(self.snapshot, self.features, self.cfg.window, self.cfg.hop, self.mcfg.embedding_dim)
 
     def _finish(self, seconds: float) -> dict:
-        self.embedder.load_weights(str(self.run / "best.weights.h5"))
+        self.snapshot.load_weights(str(self.run / "best.weights.h5"))
         metrics = {"best_val_eer": float(self.best), "epochs": int(self.epoch), "train_seconds": round(seconds, 1)}
         metrics.update(self._closed_set())
         (self.run / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -206,7 +287,7 @@ class Trainer:
         preds, truth = [], []
         for path, label in self.heldout:
             feats = mfcc(load_audio(path), self.features)[None]
-            emb = self.embedder(feats, training=False)
+            emb = self.snapshot(feats, training=False)
             logits = self.head(emb).numpy()[0]
             originals = [i for i, (_, spd) in enumerate(self.classes) if spd == 1.0]
             preds.append(originals[int(np.argmax(logits[originals]))])
