@@ -27,13 +27,7 @@ done
 py=${PY:-.venv-train/bin/python}
 export PYTHONPATH=$PWD
 mkdir -p "$out/workers"
-read -r -a ports <<< "$($py -c "
-import socket
-socks = [socket.socket() for _ in range($n)]
-for s in socks:
-    s.bind(('127.0.0.1', 0))
-print(' '.join(str(s.getsockname()[1]) for s in socks))
-")"
+read -r -a ports <<< "$($py -c "from train.cluster import free_ports; print(*free_ports($n))")"
 cluster=$(printf '"127.0.0.1:%s",' "${ports[@]}")
 cluster="[${cluster%,}]"
 

@@ -55,9 +55,14 @@ def main(argv: list[str] | None = None) -> int:
                           hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict(),
                           speeds=tuple(float(x) for x in a.speeds.split(",")), val_data=a.val_data,
                           val_split=a.val_split, channel_p=a.channel_p)
+    from train.keras_env import tf
     from train.train import Trainer
 
-    Trainer(cfg, resume=a.resume).fit()
+    try:
+        Trainer(cfg, resume=a.resume).fit()
+    except tf.errors.UnavailableError:  # a peer stopped answering (TensorFlow's heartbeats or a lost connection)
+        raise SystemExit(f"another worker of the cluster stopped; restart every worker with --resume to continue "
+                         f"from {run / 'ckpt'}") from None
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,3 +95,14 @@ def _parse_tf_config(raw: str) -> dict:
         raise SystemExit(f"TF_CONFIG: task {task['type']} {task['index']} is not in the cluster "
                          f"({len(cluster.get(task['type']) or [])} {task['type']} addresses)")
     return spec
+
+
+def free_ports(n: int) -> list[int]:
+    """N loopback ports free right now (for local workers: scripts/train_distributed.sh, tests)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports

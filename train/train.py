@@ -172,6 +172,7 @@ class Trainer:
                           progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False,
                                                           disable=None if cl.chief else True),
                           shard=(cl.index, cl.workers))
+        self.bank_seconds = time.time() - start
         labels = np.array([it.label for it in self.items[shard]], dtype=np.int32)
         batches = self._batches(bank, labels)
         val_sets = self._validation_sets() if cl.chief else {}
@@ -273,7 +274,8 @@ class Trainer:
 
     def _finish(self, seconds: float) -> dict:
         self.snapshot.load_weights(str(self.run / "best.weights.h5"))
-        metrics = {"best_val_eer": float(self.best), "epochs": int(self.epoch), "train_seconds": round(seconds, 1)}
+        metrics = {"best_val_eer": float(self.best), "epochs": int(self.epoch), "train_seconds": round(seconds, 1),
+                   "bank_seconds": round(self.bank_seconds, 1), "workers": self.cluster.workers}
         metrics.update(self._closed_set())
         (self.run / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print(json.dumps(metrics, indent=2))

@@ -2,8 +2,9 @@
 
     python -m scripts.bench.report --bench build/bench --out docs/BENCHMARKS.md --plots-rel bench
 
-Reads accuracy.json, speed_*.json, resemblyzer.json, footprint.json and daemon.json (each
-optional except accuracy.json); sections whose JSON is missing say so instead of guessing.
+Reads accuracy.json, speed_*.json, resemblyzer.json, footprint.json, daemon.json and
+training_scale.json (each optional except accuracy.json); sections whose JSON is missing say so
+instead of guessing.
 """
 
 from __future__ import annotations
@@ -191,6 +192,21 @@ def daemon_section(daemon: dict | None) -> list[str]:
             f"{daemon['realtime_factor']}x faster than real time.", ""]
 
 
+def training_section(scale: dict | None) -> list[str]:
+    lines = ["## Training on several workers (scripts/bench/training_scale.py)", ""]
+    if scale is None:
+        return lines + ["Not measured: `python -m scripts.bench.training_scale` writes training_scale.json.", ""]
+    one = next((r for r in scale["runs"] if r["workers"] == 1), scale["runs"][0])
+    rows = [[str(r["workers"]), f"{r['examples_per_s']:.0f}", f"{r['examples_per_s'] / one['examples_per_s']:.2f}x",
+             f"{r['bank_seconds']:.0f}", f"{r['wall_seconds']:.0f}", f"{r['final_loss']:.3f}"] for r in scale["runs"]]
+    return lines + [f"{scale['voices']} recorded voices, global batch {scale['global_batch']}, {scale['steps']} steps "
+                    f"x {scale['epochs']} epochs, local workers on loopback ports sharing this machine's "
+                    f"{scale['cores']} cores (so this shows correctness and overhead, not a cluster's speed-up; "
+                    "docs/TRAINING.md says what to expect on several machines).", ""] + _table(
+        ["workers", "examples/s (after epoch 1)", "vs 1", "augmentation bank s (per worker)", "wall s",
+         "final loss"], rows) + [""]
+
+
 def render(bench: Path, plots_rel: str | None) -> str:
     acc = _load(bench / "accuracy.json")
     if acc is None:
@@ -212,7 +228,7 @@ def render(bench: Path, plots_rel: str | None) -> str:
     failed = bench / "export_failures.txt"
     failures = failed.read_text().splitlines() if failed.exists() else []
     lines += speed_section(speeds, peer, failures) + frontend_section(speed, daemon) + pi_section(speed, peer)
-    lines += footprint_section(fp) + daemon_section(daemon)
+    lines += footprint_section(fp) + daemon_section(daemon) + training_section(_load(bench / "training_scale.json"))
     return "\n".join(lines)
 
 

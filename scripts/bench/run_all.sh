@@ -5,6 +5,7 @@
 #   accuracy  project + MFCC and GMM-UBM baselines + Resemblyzer on the clean/noisy/short trials
 #   speed     each bundle x each device runtime, and Resemblyzer; 1 thread, one after another
 #   daemon    scripts/bench/device_side/daemon_latency.py (latency, RSS)
+#   training  throughput alone and on 2 local workers (scripts/bench/training_scale.py)
 #   footprint model files, device install with/without streamlit, the peers' venv
 # and rewrites docs/BENCHMARKS.md and docs/bench/det_<condition>.png.
 # Env: MODEL=models/default DATA=data/corpus RUN=<the model's run> BENCH=build/bench UTTERANCES=1000
@@ -66,6 +67,9 @@ if [ -f scripts/bench/device_side/daemon_latency.py ]; then
   .venv-device/bin/python -m scripts.bench.device_side.daemon_latency --model "$model" --utterances "${UTTERANCES:-1000}" > /dev/null
   [ "$bench" -ef build/bench ] || cp build/bench/daemon.json "$bench/daemon.json"
 fi
+
+step "training on 1 and 2 local workers"
+.venv-train/bin/python -m scripts.bench.training_scale --data "$data" --out "$bench/training_scale.json" > /dev/null
 
 step "footprint"
 .venv-train/bin/python -m scripts.bench.footprint $(printf -- "--bundle %s " "${bundles[@]}") --peers-venv .venv-peers \

@@ -16,6 +16,7 @@ import numpy as np
 
 from device.features import FeatureConfig
 from tests.helpers import DEVICE_PY, REPO, TINY_TRAIN, TRAIN_PY, corpus_speakers, run
+from train.cluster import free_ports
 from train.data import Item, build_bank
 
 LAUNCHER = REPO / "scripts" / "train_distributed.sh"
@@ -92,3 +93,38 @@ def test_tf_config_mistakes_are_named(tiny_corpus, tmp_path):
                                 "task worker 3 is not in the cluster")):
         proc = run(base, env={"TF_CONFIG": tf_config})
         assert proc.returncode != 0 and message in proc.stderr, (tf_config, proc.stderr[-1500:])
+
+
+def test_without_the_launcher_a_worker_whose_peer_dies_stops_and_says_to_resume(tiny_corpus, tmp_path):
+    """A real cluster has no launcher to stop the others: TensorFlow's heartbeats must."""
+    out, ports = tmp_path / "run", free_ports(2)
+    cluster = [f"127.0.0.1:{p}" for p in ports]
+    workers = [subprocess.Popen(
+        [str(TRAIN_PY), "-m", "train", "--data", str(tiny_corpus), "--out", str(out), "--epochs", "50",
+         *TINY_TRAIN, "--steps", "40"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO),
+             "TF_CONFIG": json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}})})
+        for i in range(2)]
+    try:
+        deadline = time.time() + 300
+        while not (out / "ckpt" / "checkpoint").exists():
+            assert workers[0].poll() is None and time.time() < deadline, "no checkpoint before the run ended"
+            time.sleep(0.2)
+        workers[1].kill()
+        _, stderr = workers[0].communicate(timeout=120)
+    finally:
+        for w in workers:
+            w.kill()
+    assert workers[0].returncode != 0
+    assert f"another worker of the cluster stopped; restart every worker with --resume to continue from {out / 'ckpt'}" \
+        in stderr
+
+
+def test_training_scale_benchmark_compares_one_and_two_workers(tiny_corpus, tmp_path):
+    out = tmp_path / "scale.json"
+    proc = run([TRAIN_PY, "-m", "scripts.bench.training_scale", "--data", tiny_corpus, "--voices", "4", "--epochs", "2",
+                "--steps", "4", "--batch", "8", "--out", out])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [r["workers"] for r in result["runs"]] == [1, 2]
+    assert all(r["examples_per_s"] > 0 and r["bank_seconds"] >= 0 and r["epochs"] == 2 for r in result["runs"])
