@@ -28,8 +28,7 @@ from device.scoring import Scorer
 from export.calibrate import choose, cohort_embeddings, dev_cohort, dev_scores, legacy_thresholds, validation_scores
 from export.convert import MODES, convert
 from export.ops import check_ops, read_ops
-from train.data import speaker_utterances
-from train.datasets import read_trials
+from train.datasets import read_trials, speaker_utterances
 from train.evaluate import score_trials
 from train.extract import KerasEmbedder
 from train.metrics import summary

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-split", default="val", help="split of the validation set (the dev set's: calib)")
     p.add_argument("--channel-p", type=float, default=defaults["channel_p"],
                    help="share of augmented copies through a room, codec or cheap microphone")
+    p.add_argument("--teacher", default="", help="npz of teacher embeddings per training item (python -m train.teacher): "
+                   "adds an InfoNCE distillation term")
+    p.add_argument("--distill-weight", type=float, default=defaults["distill_weight"])
+    p.add_argument("--distill-temp", type=float, default=defaults["distill_temp"])
     a = p.parse_args(argv)
 
     run = Path(a.out)
@@ -54,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                           heldout=a.heldout, patience=a.patience, max_minutes=a.max_minutes, window=a.window,
                           hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict(),
                           speeds=tuple(float(x) for x in a.speeds.split(",")), val_data=a.val_data,
-                          val_split=a.val_split, channel_p=a.channel_p)
+                          val_split=a.val_split, channel_p=a.channel_p, teacher=a.teacher,
+                          distill_weight=a.distill_weight, distill_temp=a.distill_temp)
     from train.keras_env import tf
     from train.train import Trainer
 

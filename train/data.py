@@ -18,20 +18,9 @@ import numpy as np
 from device.audio import load_audio
 from device.embedder import fit_window
 from device.features import FeatureConfig, log_mel_cepstra, normalize
-from train import datasets
 from train.augment import Augmenter, speed
 
 CROP_FRAMES = (100, 150, 200, 250, 300, 400)  # 1-4 s; a few fixed lengths keep TF from retracing
-
-
-def speaker_utterances(data: str | Path, splits: str | Path, split: str) -> dict[str, list[Path]]:
-    """{speaker: sorted utterance paths} for the speakers listed in SPLITS/<split>.txt."""
-    wanted = set(datasets.read_split(Path(splits) / f"{split}.txt"))
-    by_spk: dict[str, list[Path]] = {}
-    for u in datasets.list_utterances(data):
-        if u.speaker in wanted:
-            by_spk.setdefault(u.speaker, []).append(Path(u.path))
-    return {s: sorted(p) for s, p in sorted(by_spk.items())}
 
 
 @dataclass
@@ -87,11 +76,12 @@ class CropSampler:
         self.length_rng = self.rng if worker is None else np.random.default_rng(seed)
         self.lengths = [n for n in CROP_FRAMES if n <= max_frames]
 
-    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, size: int, with_index: bool = False) -> tuple[np.ndarray, ...]:
+        """(crops, labels), plus the items' indices with `with_index` (for per-item targets)."""
         n = int(self.length_rng.choice(self.lengths))
         idx = self.rng.integers(0, len(self.bank), size)
         x = np.stack([self._crop(self.bank[i][self.rng.integers(len(self.bank[i]))], n) for i in idx])
-        return x, self.labels[idx]
+        return (x, self.labels[idx], idx) if with_index else (x, self.labels[idx])
 
     def _crop(self, feats: np.ndarray, n: int) -> np.ndarray:
         feats = feats.astype(np.float32)

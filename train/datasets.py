@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from train.espeak_voices import DRAWN_PREFIX
+
 AUDIO_SUFFIXES = (".wav", ".flac")
 SKIPPED_DIRS = frozenset({"splits"})
 
@@ -107,3 +109,23 @@ def read_trials(path: str | Path) -> list[Trial]:
             raise DatasetError(f"{path}:{n}: label must be 0 or 1, got {fields[0]!r}")
         trials.append(Trial(int(fields[0]), fields[1], fields[2]))
     return trials
+
+
+def speaker_utterances(data: str | Path, splits: str | Path, split: str) -> dict[str, list[Path]]:
+    """{speaker: sorted utterance paths} for the speakers listed in SPLITS/<split>.txt."""
+    wanted = set(read_split(Path(splits) / f"{split}.txt"))
+    by_spk: dict[str, list[Path]] = {}
+    for u in list_utterances(data):
+        if u.speaker in wanted:
+            by_spk.setdefault(u.speaker, []).append(Path(u.path))
+    return {s: sorted(p) for s, p in sorted(by_spk.items())}
+
+
+def training_classes(by_speaker: dict[str, list[Path]], speeds: tuple[float, ...], drawn_speeds: tuple[float, ...],
+                     heldout: int) -> list[tuple[str, float, list[Path], list[Path]]]:
+    """The training classes, in order: (speaker, speed, utterances trained on, held-out utterances).
+    Every warp in `speeds` of a recorded voice is a class of its own; drawn voices (DRAWN_PREFIX) are
+    new people already and get `drawn_speeds` only."""
+    return [(spk, spd, paths[: len(paths) - heldout], paths[len(paths) - heldout:])
+            for spk, paths in by_speaker.items()
+            for spd in (drawn_speeds if spk.startswith(DRAWN_PREFIX) else speeds)]

@@ -25,8 +25,8 @@ from device.audio import load_audio
 from device.features import FeatureConfig, mfcc
 from train import cluster
 from train.augment import noisy_trial_version
-from train.data import CropSampler, Item, build_bank, speaker_utterances
-from train.espeak_voices import DRAWN_PREFIX
+from train.data import CropSampler, Item, build_bank
+from train.datasets import speaker_utterances, training_classes
 from train.extract import KerasEmbedder
 from train.keras_env import keras, tf
 from train.metrics import eer
@@ -48,12 +48,18 @@ class TrainConfig:
     seed: int = 0
     copies: int = 4
     # Fixed resampling warps, each one a new pseudo-speaker of every recorded voice (pitch and
-    # vocal-tract length move together). Drawn voices (DRAWN_PREFIX) are new people already.
+    # vocal-tract length move together). Drawn voices (es-...) are new people already.
     speeds: tuple[float, ...] = (1.0, 0.9, 1.1)
     drawn_speeds: tuple[float, ...] = (1.0,)
     val_data: str = ""  # validation speakers from this set's `val_split` (the dev set's calibration half)
     val_split: str = "val"
     channel_p: float = 0.0  # share of augmented copies that also go through a room, codec or cheap microphone
+    # Embedding distillation (off without `teacher`): an InfoNCE term on a training-only projection of the
+    # embedding; the positive is the teacher's vector of the crop's own item (path, speed), the negatives
+    # the batch's other items. `teacher` is an npz from train.teacher (paths relative to `data`).
+    teacher: str = ""
+    distill_weight: float = 1.0
+    distill_temp: float = 0.1
     heldout: int = 2  # utterances per training speaker kept for closed-set accuracy / F1
     patience: int = 6
     max_minutes: float = 20.0
@@ -70,13 +76,11 @@ def prepare(cfg: TrainConfig) -> tuple[list[Item], list[tuple[str, float]], list
     classes: list[tuple[str, float]] = []
     items: list[Item] = []
     heldout: list[tuple[Path, int]] = []
-    for spk, paths in train_utts.items():
-        keep, held = paths[: len(paths) - cfg.heldout], paths[len(paths) - cfg.heldout:]
-        for spd in cfg.drawn_speeds if spk.startswith(DRAWN_PREFIX) else cfg.speeds:
-            classes.append((spk, spd))
-            items += [Item(p, len(classes) - 1, spd) for p in keep]
-            if spd == 1.0:
-                heldout += [(p, len(classes) - 1) for p in held]
+    for spk, spd, keep, held in training_classes(train_utts, cfg.speeds, cfg.drawn_speeds, cfg.heldout):
+        classes.append((spk, spd))
+        items += [Item(p, len(classes) - 1, spd) for p in keep]
+        if spd == 1.0:
+            heldout += [(p, len(classes) - 1) for p in held]
     if cfg.val_data:
         return items, classes, heldout, speaker_utterances(cfg.val_data, Path(cfg.val_data) / "splits", cfg.val_split)
     return items, classes, heldout, speaker_utterances(cfg.data, cfg.splits, cfg.val_split)
@@ -106,12 +110,17 @@ class Trainer:
             self.embedder = build_embedder(self.mcfg)
             self.head = SpeakerHead(len(self.classes), self.mcfg.head, self.mcfg.margin, self.mcfg.scale, name="head")
             self.head.build((None, self.mcfg.embedding_dim))
+            self.teacher = self._teacher_targets() if cfg.teacher else None
+            if self.teacher is not None:
+                self.proj = keras.layers.Dense(self.teacher.shape[1], name="distill_proj")  # never exported
+                self.proj.build((None, self.mcfg.embedding_dim))
             self.opt = keras.optimizers.Adam(cfg.lr)
         self.epoch = tf.Variable(0, dtype=tf.int64)
         self.best = tf.Variable(np.inf, dtype=tf.float64)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64)
         ckpt = tf.train.Checkpoint(embedder=self.embedder, head=self.head, opt=self.opt, epoch=self.epoch,
-                                   best=self.best, bad_epochs=self.bad_epochs)
+                                   best=self.best, bad_epochs=self.bad_epochs,
+                                   **({"proj": self.proj} if self.teacher is not None else {}))
         latest = tf.train.latest_checkpoint(str(self.run / "ckpt"))  # every worker resumes from the chief's
         if resume and latest:
             ckpt.restore(latest)
@@ -121,39 +130,70 @@ class Trainer:
         if self.cluster.chief:
             self._write_config()
 
+    def _teacher_targets(self) -> np.ndarray:
+        """One unit teacher vector per training item, in `self.items` order."""
+        data = np.load(self.cfg.teacher)
+        vecs = data["vectors"].astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        row = {(str(p), round(float(s), 4)): i for i, (p, s) in enumerate(zip(data["paths"], data["speeds"]))}
+        keys = [(str(it.path.relative_to(self.cfg.data)), round(it.speed, 4)) for it in self.items]
+        missing = [k for k in keys if k not in row]
+        if missing:
+            raise SystemExit(f"{self.cfg.teacher}: no teacher vector for {len(missing)} training items, e.g. "
+                             f"{missing[:3]} (python -m train.teacher with the same --data, --splits and --speeds)")
+        return vecs[[row[k] for k in keys]]
+
     def _write_config(self) -> None:
         (self.run / "config.json").write_text(json.dumps(vars(self.cfg), indent=2, default=list))
         (self.run / "classes.json").write_text(json.dumps([{"speaker": s, "speed": v} for s, v in self.classes], indent=1))
 
     @tf.function(reduce_retracing=True)
-    def _step(self, x, y):
-        """One step on every worker; the loss and accuracy of the global batch."""
-        def replica_step(x, y):
+    def _step(self, x, y, teacher=None, same=None):
+        """One step on every worker; the loss and accuracy of the global batch. With a teacher, the
+        loss adds the distillation term: `teacher` holds the batch items' teacher vectors and `same`
+        marks pairs of crops of one item (all positives, sharing the target mass)."""
+        def replica_step(x, y, teacher, same):
             with tf.GradientTape() as tape:
                 emb = self.embedder(x, training=True)
                 logits = self.head(emb, labels=y)
                 per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                if teacher is not None:
+                    z = tf.math.l2_normalize(self.proj(emb), axis=-1)
+                    sim = tf.matmul(z, teacher, transpose_b=True) / self.cfg.distill_temp
+                    target = same / tf.reduce_sum(same, axis=1, keepdims=True)
+                    per_example += self.cfg.distill_weight * tf.nn.softmax_cross_entropy_with_logits(target, sim)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.cfg.batch)
             variables = self.embedder.trainable_variables + self.head.trainable_variables
+            if teacher is not None:
+                variables += self.proj.trainable_variables
             self.opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
             hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
             return loss, tf.reduce_sum(hits) / self.cfg.batch
 
         strategy = self.cluster.strategy
-        loss, acc = strategy.run(replica_step, args=(x, y))
+        loss, acc = strategy.run(replica_step, args=(x, y, teacher, same))
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 strategy.reduce(tf.distribute.ReduceOp.SUM, acc, axis=None))
 
-    def _batches(self, bank: list[list[np.ndarray]], labels: np.ndarray):
-        """This worker's batches (its share of the global batch) as a tf.data pipeline."""
+    def _batches(self, bank: list[list[np.ndarray]], labels: np.ndarray, teacher: np.ndarray | None):
+        """This worker's batches (its share of the global batch) as a tf.data pipeline: crops and
+        labels, and with a teacher the items' teacher vectors and which crops share an item."""
         cl = self.cluster
         sampler = CropSampler(bank, labels, self.features, self.cfg.seed + int(self.epoch),
                               worker=cl.index if cl.distributed else None)
+        spec = (tf.TensorSpec((None, None, self.features.n_ceps), tf.float32), tf.TensorSpec((None,), tf.int32))
+
+        def with_teacher(size: int) -> tuple[np.ndarray, ...]:
+            x, y, idx = sampler.batch(size, with_index=True)
+            return x, y, teacher[idx], (idx[:, None] == idx[None, :]).astype(np.float32)
+
+        if teacher is not None:
+            spec += (tf.TensorSpec((None, teacher.shape[1]), tf.float32), tf.TensorSpec((None, None), tf.float32))
+        draw = sampler.batch if teacher is None else with_teacher
 
         def dataset(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
             size = ctx.get_per_replica_batch_size(self.cfg.batch)
-            spec = (tf.TensorSpec((None, None, self.features.n_ceps), tf.float32), tf.TensorSpec((None,), tf.int32))
-            return tf.data.Dataset.from_generator(lambda: iter(lambda: sampler.batch(size), None),
+            return tf.data.Dataset.from_generator(lambda: iter(lambda: draw(size), None),
                                                   output_signature=spec).prefetch(1)
 
         return iter(cl.strategy.distribute_datasets_from_function(dataset))
@@ -174,7 +214,7 @@ class Trainer:
                           shard=(cl.index, cl.workers))
         self.bank_seconds = time.time() - start
         labels = np.array([it.label for it in self.items[shard]], dtype=np.int32)
-        batches = self._batches(bank, labels)
+        batches = self._batches(bank, labels, None if self.teacher is None else self.teacher[shard])
         val_sets = self._validation_sets() if cl.chief else {}
         log_path = self.run / "log.csv"
         if cl.chief:

@@ -21,8 +21,7 @@ import numpy as np
 from device.scoring import Scorer, unit
 from scripts.bench.baselines import GmmUbm, MfccStats
 from scripts.bench.trials import load_trials, trial_files
-from train.data import speaker_utterances
-from train.datasets import Trial
+from train.datasets import Trial, speaker_utterances
 from train.evaluate import det_plot, embed_paths, load_embedder, score_trials
 from train.metrics import summary
 

@@ -43,3 +43,36 @@ def test_help_describes_the_cli():
     assert proc.returncode == 0
     for flag in ("--data", "--out", "--resume", "--head", "--seed", "--patience", "--max-minutes"):
         assert flag in proc.stdout
+
+
+def test_distillation_from_a_teacher_trains_and_its_projection_is_never_exported(tiny_corpus, tmp_path):
+    """A stand-in teacher (one unit vector per speaker) through the real loop: `python -m train.teacher`
+    writes the same npz from Resemblyzer in .venv-peers."""
+    import h5py
+    import numpy as np
+
+    from train.teacher import items
+
+    todo = items(str(tiny_corpus), str(tiny_corpus / "splits"), (1.0, 0.9, 1.1), (1.0,), heldout=1)
+    rng = np.random.default_rng(0)
+    voice = {spk: rng.normal(size=16) for spk in {p.parent.name for p, _ in todo}}
+    teacher = tmp_path / "teacher.npz"
+    np.savez(teacher, paths=np.array([str(p.relative_to(tiny_corpus)) for p, _ in todo]),
+             speeds=np.array([s for _, s in todo]), vectors=np.stack([voice[p.parent.name] for p, _ in todo]))
+    out = tmp_path / "run"
+    proc = run([TRAIN_PY, "-m", "train", "--data", tiny_corpus, "--out", out, "--epochs", "3", *TINY,
+                "--teacher", teacher, "--distill-weight", "1.0"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = log_rows(out)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert float(rows[0]["loss"]) != float(SINGLE_PROCESS_LOSSES[0])  # the term is in the loss
+    with h5py.File(out / "best.weights.h5") as f:
+        names = []
+        f.visit(names.append)
+    assert any("lstm" in n for n in names) and not any("distill" in n for n in names)
+
+    np.savez(teacher, paths=np.array([str(p.relative_to(tiny_corpus)) for p, _ in todo[1:]]),
+             speeds=np.array([s for _, s in todo[1:]]), vectors=np.stack([voice[p.parent.name] for p, _ in todo[1:]]))
+    missing = run([TRAIN_PY, "-m", "train", "--data", tiny_corpus, "--out", tmp_path / "run2", "--epochs", "1", *TINY,
+                   "--teacher", teacher])
+    assert missing.returncode != 0 and "no teacher vector for 1 training items" in missing.stderr

@@ -1,0 +1,73 @@
+"""Teacher targets for embedding distillation: the Resemblyzer (GE2E) utterance embedding of every
+training item (path, speed) of a recipe. Runs in .venv-peers (no tensorflow, no device.features).
+
+    python -m train.teacher --data data/corpus --splits data/corpus/splits-mb300 \
+        --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --out build/teacher-mb300.npz
+
+Items are enumerated as `train.train.prepare` does (`train.datasets.training_classes`: each training
+speaker's utterances but the last `heldout`; every warp for recorded voices, speed 1.0 for drawn
+voices) and each warped with
+`train.augment.speed`, so the teacher hears what the student sees before augmentation. The npz holds
+`paths` (relative to --data), `speeds` and `vectors` (float32, unit length, 256-d).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from device.audio import load_audio
+from train import datasets
+from train.augment import speed
+
+
+def items(data: str, splits: str, speeds: tuple[float, ...], drawn_speeds: tuple[float, ...],
+          heldout: int) -> list[tuple[Path, float]]:
+    """(path, speed) of every training item, in `train.train.prepare`'s order."""
+    by_speaker = datasets.speaker_utterances(data, splits, "train")
+    return [(p, spd) for _, spd, keep, _ in datasets.training_classes(by_speaker, speeds, drawn_speeds, heldout)
+            for p in keep]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+    from resemblyzer import VoiceEncoder, preprocess_wav
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--splits", required=True)
+    p.add_argument("--speeds", default="0.82,0.88,0.94,1.0,1.06,1.13,1.2")
+    p.add_argument("--drawn-speeds", default="1.0")
+    p.add_argument("--heldout", type=int, default=2)
+    p.add_argument("--limit", type=int, default=0, help="embed only the first N items (timing)")
+    p.add_argument("--shard", default="0/1", help="i/n: embed every n-th item from the i-th (parallel runs)")
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    todo = items(a.data, a.splits, tuple(float(s) for s in a.speeds.split(",")),
+                 tuple(float(s) for s in a.drawn_speeds.split(",")), a.heldout)
+    i, n = (int(x) for x in a.shard.split("/"))
+    todo = todo[i::n]
+    if a.limit:
+        todo = todo[: a.limit]
+    encoder = VoiceEncoder("cpu", verbose=False)
+    vectors, t0 = [], time.time()
+    for k, (path, spd) in enumerate(todo):
+        audio = load_audio(path)
+        if spd != 1.0:
+            audio = speed(audio, spd)
+        vectors.append(encoder.embed_utterance(preprocess_wav(audio, source_sr=16000)).astype(np.float32))
+        if (k + 1) % 500 == 0:
+            print(f"{k + 1}/{len(todo)} {time.time() - t0:.0f} s", flush=True)
+    root = Path(a.data)
+    np.savez(a.out, paths=np.array([str(pth.relative_to(root)) for pth, _ in todo]),
+             speeds=np.array([s for _, s in todo], dtype=np.float64), vectors=np.stack(vectors))
+    print(f"{len(todo)} items in {time.time() - t0:.1f} s -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
