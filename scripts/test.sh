@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test. Installs what it needs (apt packages, the three venvs), then runs
+# Every test. Installs what it needs (apt packages, the three venvs and .venv-peers), then runs
 #   lint (ruff), tests/workstation in .venv-train, tests/device + tests/app in .venv-device,
 #   then scripts/pi_check.sh (needs root: the arm64 root, qemu and binfmt_misc).
 # Safe to run twice; exits non-zero when anything fails.
@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_apt.sh
 bash scripts/setup_venvs.sh
+bash scripts/bench/setup_peers.sh  # Resemblyzer: the distillation teacher's test
 export PYTHONPATH=$PWD PYTHONDONTWRITEBYTECODE=1
 status=0
 echo "== ruff"

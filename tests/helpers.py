@@ -31,6 +31,7 @@ ASSETS = REPO / "build" / "test-assets"
 TRAIN_PY = REPO / ".venv-train" / "bin" / "python"
 DEVICE_PY = REPO / ".venv-device" / "bin" / "python"
 LITERT_PY = REPO / ".venv-litert" / "bin" / "python"
+PEERS_PY = REPO / ".venv-peers" / "bin" / "python"  # Resemblyzer: the benchmark's peer and the distillation teacher
 # `python -m train` flags for a seconds-long run on the tiny corpus (pipeline tests, not accuracy)
 TINY_TRAIN = ["--steps", "8", "--batch", "16", "--copies", "1", "--heldout", "1", "--lstm-units", "32",
               "--embedding-dim", "32", "--workers", "1", "--window", "100", "--hop", "50", "--patience", "10"]

@@ -1,12 +1,13 @@
-"""The training loop on a tiny corpus: loss goes down, checkpoints resume, the run folder is complete."""
+"""The training loop on a tiny corpus: loss goes down, checkpoints resume, the run folder is complete;
+the single-process loop is unchanged by multi-worker support; distillation from a teacher."""
 
 from __future__ import annotations
 
 import csv
 import json
 
+from tests.helpers import PEERS_PY, TRAIN_PY, require_tool, run
 from tests.helpers import TINY_TRAIN as TINY
-from tests.helpers import TRAIN_PY, run
 
 # The first two epochs' losses on the tiny corpus, seed 0, recorded from the loop before it learned to
 # run on several workers (commit c9d7cc8): without TF_CONFIG the loop must stay exactly as it was.
@@ -76,3 +77,17 @@ def test_distillation_from_a_teacher_trains_and_its_projection_is_never_exported
     missing = run([TRAIN_PY, "-m", "train", "--data", tiny_corpus, "--out", tmp_path / "run2", "--epochs", "1", *TINY,
                    "--teacher", teacher])
     assert missing.returncode != 0 and "no teacher vector for 1 training items" in missing.stderr
+
+
+def test_the_teacher_writes_a_resemblyzer_vector_per_training_item(tiny_corpus, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "teacher.npz"
+    proc = run([require_tool(str(PEERS_PY)), "-m", "train.teacher", "--data", tiny_corpus, "--splits",
+                tiny_corpus / "splits", "--speeds", "1.0,0.9", "--heldout", "1", "--limit", "3", "--out", out])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = np.load(out)
+    assert data["vectors"].shape == (3, 256)
+    assert np.allclose(np.linalg.norm(data["vectors"], axis=1), 1.0, atol=1e-3)
+    assert list(data["speeds"]) == [1.0, 1.0, 1.0]  # items come speaker by speaker, speed by speed
+    assert all((tiny_corpus / p).is_file() for p in data["paths"])
