@@ -1,4 +1,7 @@
-"""python -m train --data DIR --out RUN_DIR [options]: train the CNN-LSTM speaker model."""
+"""python -m train --data DIR --out RUN_DIR [options]: train the CNN-LSTM speaker model.
+
+Alone, or as one worker of a cluster when TF_CONFIG names one (docs/TRAINING.md;
+scripts/train_distributed.sh --workers N starts N local workers). --batch is the global batch."""
 
 from __future__ import annotations
 
@@ -38,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of augmented copies through a room, codec or cheap microphone")
     p.add_argument("--teacher", default="", help="npz of teacher embeddings per training item (python -m train.teacher): "
                    "adds an InfoNCE distillation term")
-    p.add_argument("--distill-weight", type=float, default=defaults["distill_weight"])
-    p.add_argument("--distill-temp", type=float, default=defaults["distill_temp"])
+    p.add_argument("--distill-weight", type=float, default=defaults["distill_weight"],
+                   help="weight of the distillation term beside the speaker loss")
+    p.add_argument("--distill-temp", type=float, default=defaults["distill_temp"],
+                   help="temperature of the distillation term's softmax over the batch")
     a = p.parse_args(argv)
 
     run = Path(a.out)
