@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-ceps", type=int, default=FeatureConfig.n_ceps)
     p.add_argument("--embedding-dim", type=int, default=ModelConfig.embedding_dim)
     p.add_argument("--lstm-units", type=int, default=ModelConfig.lstm_units)
+    helps = {"batch": "global batch (split over the workers of a cluster)",
+             "workers": "augmentation processes (per worker of a cluster)"}
     for name in ("epochs", "steps", "batch", "seed", "copies", "heldout", "patience", "window", "hop", "workers"):
-        p.add_argument(f"--{name}", type=int, default=defaults[name])
+        p.add_argument(f"--{name}", type=int, default=defaults[name], help=helps.get(name))
     p.add_argument("--lr", type=float, default=defaults["lr"])
     p.add_argument("--max-minutes", type=float, default=defaults["max_minutes"])
     p.add_argument("--speeds", default=",".join(map(str, defaults["speeds"])),
