@@ -2,13 +2,13 @@
 training item (path, speed) of a recipe. Runs in .venv-peers (no tensorflow, no device.features).
 
     python -m train.teacher --data data/corpus --splits data/corpus/splits-mb300 \
-        --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --out build/teacher-mb300.npz
+        --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --out data/teacher-mb300.npz
 
 Items are enumerated as `train.train.prepare` does (`train.datasets.training_classes`: each training
 speaker's utterances but the last `heldout`; every warp for recorded voices, speed 1.0 for drawn
-voices) and each warped with
-`train.augment.speed`, so the teacher hears what the student sees before augmentation. The npz holds
-`paths` (relative to --data), `speeds` and `vectors` (float32, unit length, 256-d).
+voices) and each is warped with `train.augment.speed`, so the teacher hears what the student sees
+before augmentation. The npz holds `paths` (relative to --data), `speeds` and `vectors` (float32,
+unit length, 256-d).
 """
 
 from __future__ import annotations
