@@ -11,6 +11,7 @@ scripts/setup_venvs.sh install everything the tests need.
 
 from __future__ import annotations
 
+import csv
 import importlib
 import os
 import queue
@@ -71,6 +72,12 @@ def run(cmd: list, **kw: Any) -> subprocess.CompletedProcess:
     """Run a command from the repository root with PYTHONPATH set; output captured as text."""
     env = {**os.environ, "PYTHONPATH": str(REPO), **kw.pop("env", {})}
     return subprocess.run([str(c) for c in cmd], cwd=kw.pop("cwd", REPO), env=env, capture_output=True, text=True, **kw)
+
+
+def log_rows(run_dir: Path) -> list[dict]:
+    """The rows of a training run's log.csv."""
+    with open(run_dir / "log.csv") as f:
+        return list(csv.DictReader(f))
 
 
 def corpus_speakers(root: Path) -> dict[str, list[Path]]:

@@ -4,27 +4,21 @@ device loads, a killed worker's run continues with --resume, and TF_CONFIG mista
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 
 from device.features import FeatureConfig
-from tests.helpers import DEVICE_PY, REPO, TINY_TRAIN, TRAIN_PY, corpus_speakers, run
+from tests.helpers import DEVICE_PY, REPO, TINY_TRAIN, TRAIN_PY, corpus_speakers, log_rows, run
 from train.cluster import free_ports
 from train.data import Item, build_bank
 
 LAUNCHER = REPO / "scripts" / "train_distributed.sh"
 
-
-def log_rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "log.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def test_two_local_workers_train_and_the_chief_run_exports_to_a_bundle_the_device_loads(tiny_corpus, tmp_path):

@@ -3,20 +3,15 @@ the single-process loop is unchanged by multi-worker support; distillation from 
 
 from __future__ import annotations
 
-import csv
 import json
 
-from tests.helpers import PEERS_PY, TRAIN_PY, require_tool, run
+from tests.helpers import PEERS_PY, TRAIN_PY, log_rows, require_tool, run
 from tests.helpers import TINY_TRAIN as TINY
 
 # The first two epochs' losses on the tiny corpus, seed 0, recorded from the loop before it learned to
 # run on several workers (commit c9d7cc8): without TF_CONFIG the loop must stay exactly as it was.
 SINGLE_PROCESS_LOSSES = ["13.994", "10.22"]
 
-
-def log_rows(run_dir):
-    with open(run_dir / "log.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def test_loss_goes_down_and_resume_continues(tiny_corpus, tmp_path):
