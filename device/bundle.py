@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from device.calibration import Calibration, CalibrationError, household_target
+from device.calibration import Calibration, CalibrationError, EvidenceCalibration, household_target
 from device.features import FeatureConfig, FeatureConfigError
 from device.policies import POLICIES  # noqa: F401  (re-exported: the names live in device/policies.py)
 from device.scoring import unit
@@ -47,7 +47,7 @@ class Bundle:
     tflite_path: Path
     cohort: np.ndarray | None = None
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
-    calibration: Calibration | None = None
+    evidence: EvidenceCalibration | None = None  # the score calibration per number of utterances fused
 
     @property
     def name(self) -> str:
@@ -56,6 +56,16 @@ class Bundle:
     @property
     def quantization(self) -> str:
         return str(self.meta.get("quantization", "float32"))
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The single-utterance score calibration (None for a bundle without one)."""
+        return self.evidence.at(1) if self.evidence is not None else None
+
+    @property
+    def same_speaker_threshold(self) -> float | None:
+        """Cosine at which two utterances count as one person's (sessions); None when not calibrated."""
+        return self.evidence.same_speaker if self.evidence is not None else None
 
     @property
     def scoring(self) -> str:
@@ -69,37 +79,47 @@ class Bundle:
     def asnorm_top_k(self) -> int:
         return int(self.meta.get("cohort", {}).get("top_k", 50)) if self.meta.get("cohort") else 0
 
-    def threshold(self, policy: str | float, enrolled: int = 1) -> float:
+    def threshold(self, policy: str | float, enrolled: int = 1, utterances: int = 1) -> float:
         """Decision threshold for a policy name (device.policies.POLICIES) or an explicit number.
 
         With a score calibration, a false-accept policy ('far1') is the chance that a stranger's
         attempt is accepted as any of the `enrolled` people compared, so the threshold rises with
-        it; 'eer' is the calibration set's equal-error threshold."""
+        it; 'eer' is the calibration set's equal-error threshold. Both are read from the table of
+        the evidence the decision rests on (`utterances` fused in one session)."""
         if isinstance(policy, (int, float)) and not isinstance(policy, bool):
             return float(policy)
         try:
             return float(policy)  # a number given as text, e.g. from a CLI flag
         except (TypeError, ValueError):
             pass
-        if self.calibration is not None:
+        if self.evidence is not None:
+            calibration = self.evidence.at(utterances)
             target = household_target(str(policy))
             if target is not None:
-                return self.calibration.threshold_for_household(target, enrolled)
+                return calibration.threshold_for_household(target, enrolled)
             if policy == "eer":
-                return self.calibration.eer_threshold
+                return calibration.eer_threshold
         table = self.thresholds.get(self.scoring, {})
         if policy not in table:
             raise BundleError(f"{self.path}: no '{policy}' threshold for {self.scoring} scoring "
                               f"(known: {', '.join(sorted(table)) or 'none'})")
         return float(table[policy])
 
-    def operating_point(self, policy: str | float, enrolled: int = 1) -> dict[str, Any]:
-        """The threshold in force for `policy` with `enrolled` people, and what the calibration
-        measured at it (None where the bundle has no score calibration)."""
-        threshold = self.threshold(policy, enrolled)
-        rates = self.calibration.rates(threshold, enrolled) if self.calibration is not None else None
-        return {"policy": str(policy), "enrolled": int(enrolled), "scoring": self.scoring,
-                "threshold": round(threshold, 4), "expected": rates and {k: round(v, 4) for k, v in rates.items()}}
+    def unsure_threshold(self, accept: float, unsure_far: float, enrolled: int = 1, utterances: int = 1) -> float:
+        """The lower edge of the "unsure" band below `accept`: the score a stranger's attempt reaches
+        as anyone of `enrolled` with chance `unsure_far`. No band (= `accept`) without a calibration."""
+        if self.evidence is None or unsure_far <= 0:
+            return accept
+        return min(accept, self.evidence.at(utterances).threshold_for_household(unsure_far, enrolled))
+
+    def operating_point(self, policy: str | float, enrolled: int = 1, utterances: int = 1) -> dict[str, Any]:
+        """The threshold in force for `policy` with `enrolled` people on `utterances` fused, and what
+        the calibration measured at it (None where the bundle has no score calibration)."""
+        threshold = self.threshold(policy, enrolled, utterances)
+        rates = self.evidence.at(utterances).rates(threshold, enrolled) if self.evidence is not None else None
+        return {"policy": str(policy), "enrolled": int(enrolled), "utterances": int(utterances),
+                "scoring": self.scoring, "threshold": round(threshold, 4),
+                "expected": rates and {k: round(v, 4) for k, v in rates.items()}}
 
     @classmethod
     def load(cls, path: str | Path) -> Bundle:
@@ -136,14 +156,14 @@ class Bundle:
         if window_frames < 1 or not 1 <= hop_frames <= window_frames:
             raise BundleError(f"{meta_path}: bad window {window}")
         try:
-            calibration = Calibration.from_dict(meta["score_calibration"]) if meta.get("score_calibration") else None
+            evidence = EvidenceCalibration.from_dict(meta["score_calibration"]) if meta.get("score_calibration") else None
         except CalibrationError as exc:
             raise BundleError(f"{meta_path}: {exc}") from None
         cohort = _load_cohort(root, meta)
-        if calibration is not None and calibration.scoring == "asnorm" and cohort is None:
+        if evidence is not None and evidence.at(1).scoring == "asnorm" and cohort is None:
             raise BundleError(f"{meta_path}: score_calibration is for AS-norm scores but the bundle has no cohort")
         return cls(root, meta, features, window_frames, hop_frames, embedding_dim, tflite_path,
-                   cohort, _thresholds(meta, meta_path), calibration)
+                   cohort, _thresholds(meta, meta_path), evidence)
 
 
 def _load_cohort(root: Path, meta: dict[str, Any]) -> np.ndarray | None:

@@ -8,6 +8,13 @@ engines and channels the model never trained on, all conditions mixed) holds
   * a table of thresholds with the false-accept rate (one comparison of a stranger with one
     enrolled person) and the false-reject rate measured at each.
 
+A decision may rest on several utterances of one session (device/session.py): their unit embeddings
+are averaged, which moves both score distributions. The block `by_utterances` holds one more
+Calibration per evidence level ("2", "3": utterances fused), fitted the same way on sessions of
+that many recordings; a decision on more utterances than the largest level uses that level's
+table (conservative: more evidence only narrows a stranger's scores). `same_speaker` is the cosine
+at which two utterances are taken to come from one person, which keeps a session to one speaker.
+
 Policies name what a household cares about: the chance that *a stranger's attempt is accepted as
 anyone*. With N people enrolled a stranger is compared with all N and gets in when any score
 passes, so the per-comparison rate must be 1 - (1 - P) ** (1 / N) for a household rate P; the
@@ -89,6 +96,39 @@ class Calibration:
         frr = float(np.interp(threshold, self.thresholds, self.frr))
         return {"stranger_accepted": 1.0 - (1.0 - far) ** max(int(enrolled), 1), "false_accept": far,
                 "false_reject": frr}
+
+
+@dataclass(frozen=True)
+class EvidenceCalibration:
+    """The calibrations of one bundle by evidence: `levels[n]` for decisions on n utterances."""
+
+    levels: dict[int, Calibration]
+    same_speaker: float | None = None  # cosine between two utterances of one person; None: no session check
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvidenceCalibration:
+        levels = {1: Calibration.from_dict(d)}
+        for key, block in (d.get("by_utterances") or {}).items():
+            try:
+                n = int(key)
+            except ValueError:
+                raise CalibrationError(f"score_calibration.by_utterances: {key!r} is not a number of utterances") from None
+            level = Calibration.from_dict(block)
+            if n < 2 or level.scoring != levels[1].scoring:
+                raise CalibrationError(f"score_calibration.by_utterances.{key}: must be 2 or more utterances "
+                                       f"with {levels[1].scoring} scoring")
+            levels[n] = level
+        same = d.get("same_speaker")
+        try:
+            same_speaker = None if same is None else float(same["threshold"])
+        except (KeyError, TypeError, ValueError):
+            raise CalibrationError("score_calibration.same_speaker: needs a numeric 'threshold'") from None
+        return cls(dict(sorted(levels.items())), same_speaker)
+
+    def at(self, utterances: int = 1) -> Calibration:
+        """The calibration for a decision on `utterances` utterances (the largest level at most that)."""
+        n = max(k for k in self.levels if k <= max(int(utterances), 1))
+        return self.levels[n]
 
 
 def household_target(policy: str) -> float | None:

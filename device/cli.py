@@ -1,7 +1,7 @@
 """`python -m device ...`: devices, enroll, verify, identify, run, profiles, status, set-admin-password.
 
-Exit codes: 0 success (verify/identify: accepted), 1 rejected, 2 an error (message on stderr
-naming the file or speaker at fault).
+Exit codes: 0 success (verify/identify: accepted), 1 rejected or unsure, 2 an error (message on
+stderr naming the file or speaker at fault).
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ from device.policies import POLICIES
 from device.profile_export import export_profiles, import_profiles
 from device.publish import Publisher
 from device.recognizer import RecognitionError, Recognizer, Result
+from device.refresh import RefreshError, history, history_dict, history_text, revert, set_hold
 from device.runtime import RuntimeMissing
 from device.sources import FileSource, MicSource, list_devices
 from device.store import Store, StoreError, store_failure
 from device.vad import Segmenter
 
 EXPECTED = (AdminError, AudioError, BundleError, ConfigError, EnrollError, FeatureConfigError, LockedOut, RecognitionError,
-            RuntimeMissing, SpeakerNameError, StoreError, OSError)
+            RefreshError, RuntimeMissing, SpeakerNameError, StoreError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="audio file(s), each one utterance; with several, --json prints one object a line "
                               "(with 'file'; 'error' for a file that could not be judged) and the exit code is "
                               "0 when all were accepted, 1 when any was rejected, 2 when any failed")
+        r.add_argument("--session", action="store_true",
+                       help="judge the files (or, with --mic, the utterances heard until --timeout) as one "
+                            "conversation: ONE decision from all of their evidence, with 'utterances' (how many it "
+                            "used) and 'split_at' (files where another speaker took over; the decision is on the "
+                            "last speaker's files)")
         r.add_argument("--timeout", type=float, default=30.0, help="--mic: give up after this many seconds")
 
     d = sub.add_parser("run", parents=[common], help="the daemon: listen and decide continuously")
@@ -87,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--realtime", action="store_true", help="--file: pace it like a live microphone")
     d.add_argument("--claim", action="append", help="verify against these speakers instead of identifying")
 
-    pr = sub.add_parser("profiles", help="list, export, import or delete enrolled speakers")
+    pr = sub.add_parser("profiles", help="list, export, import or delete enrolled speakers; their refresh history")
     psub = pr.add_subparsers(dest="action", required=True)
     psub.add_parser("list", parents=[common])
     x = psub.add_parser("export", parents=[common])
@@ -97,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--replace", action="store_true", help="overwrite speakers that already exist")
     rm = psub.add_parser("delete", parents=[common])
     rm.add_argument("name")
+    hist = psub.add_parser("history", parents=[common], help="enrolment samples and refresh history of a profile")
+    hist.add_argument("name")
+    rv = psub.add_parser("revert", parents=[common], help="undo refreshes of a profile (default: all active ones)")
+    rv.add_argument("name")
+    upto = rv.add_mutually_exclusive_group()
+    upto.add_argument("--to", type=int, metavar="ID", help="keep the active refreshes up to and including ID")
+    upto.add_argument("--all", action="store_true", help="revert every active refresh (the default)")
+    hold = psub.add_parser("hold", parents=[common], help="stop refreshes of a profile (--off: allow them again)")
+    hold.add_argument("name")
+    hold.add_argument("--off", action="store_true", help="lift the hold")
     return p
 
 
@@ -193,6 +209,8 @@ def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
         claims = [args.claim] if args.command == "verify" else []
         recognizer.claimed_profiles(claims)  # an unknown claim fails before anyone is asked to speak
         recognizer.lockout.allowed(claims)  # and so does a locked-out one
+        if args.session:
+            return recognize_session(args, cfg, recognizer, claims, publisher)
         if args.file and len(args.file) > 1:
             return recognize_files(args, recognizer, claims, publisher)
         if args.file:
@@ -206,6 +224,37 @@ def cmd_recognize(args: argparse.Namespace, cfg: Config) -> int:
         result = recognizer.recognize(audio, claims, label=label)
         out(args, result.to_dict(), result.line())
         publisher.decision(result.to_dict())
+    return 0 if result.decision.accepted else 1
+
+
+def recognize_session(args: argparse.Namespace, cfg: Config, recognizer: Recognizer, claims: list[str],
+                      publisher: Publisher) -> int:
+    """One decision on several utterances of one conversation; a file that cannot be judged is
+    reported on stderr and left out of the evidence."""
+    sessions = recognizer.session_tracker(gap_s=None)
+    if args.file:
+        utterances = ((str(p), load_audio(p)) for p in args.file)
+    else:
+        print("Listening…", file=sys.stderr, flush=True)
+        utterances = ((f"utterance {i + 1}", a) for i, a in enumerate(listen(cfg, args.timeout)))
+    result, split_at, used = None, [], []
+    for label, audio in utterances:
+        try:
+            latest = recognizer.recognize(audio, claims, label=label, sessions=sessions)
+        except (AudioError, RecognitionError) as exc:
+            print(f"{label}: not used: {exc}", file=sys.stderr, flush=True)
+            continue
+        if result is not None and latest.session != result.session:
+            split_at.append(label)
+            used = []
+        result = latest
+        used.append(label)
+    if result is None:
+        raise RecognitionError("--session: none of the utterances could be judged")
+    data = {**result.to_dict(), "files": used, "split_at": split_at}
+    split = f"  (another speaker from {split_at[-1]}: decided on {len(used)})" if split_at else ""
+    out(args, data, result.line() + split)
+    publisher.decision(result.to_dict())
     return 0 if result.decision.accepted else 1
 
 
@@ -241,6 +290,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_profiles(args: argparse.Namespace, cfg: Config) -> int:
+    if args.action in ("history", "revert", "hold"):
+        return profile_refreshes(args, cfg)
     if args.action == "list":
         with Store(cfg.store_path) as store:
             speakers = store.list_speakers()
@@ -264,6 +315,26 @@ def cmd_profiles(args: argparse.Namespace, cfg: Config) -> int:
         else:
             names = import_profiles(store, args.path, bundle.name, sha, replace=args.replace)
             out(args, {"imported": names}, f"imported {len(names)} speakers: {', '.join(names) or 'none'}")
+    return 0
+
+
+def profile_refreshes(args: argparse.Namespace, cfg: Config) -> int:
+    """`profiles history|revert|hold NAME`: a profile's refreshes (device/refresh.py) and their undo."""
+    with Store(cfg.store_path) as store:
+        if args.action == "revert":
+            reverted = revert(store, args.name, args.to)
+        elif args.action == "hold":
+            set_hold(store, args.name, not args.off)
+        h = history(store, args.name)
+    if args.action == "history":
+        out(args, history_dict(h), history_text(h))
+    elif args.action == "revert":
+        out(args, {"name": h.speaker.name, "reverted": reverted, "active": len(h.active)},
+            f"{h.speaker.name}: reverted {len(reverted)} refreshes; the profile is its {len(h.enrolment)} enrolment "
+            f"samples and {len(h.active)} refreshes")
+    else:
+        out(args, {"name": h.speaker.name, "hold": h.hold},
+            f"{h.speaker.name}: refreshes {'on hold' if h.hold else 'allowed'}")
     return 0
 
 

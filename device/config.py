@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from device.policies import DEFAULT_POLICY, describe, normalize_policy
+from device.policies import DEFAULT_POLICY, REFRESH_POLICY, describe, normalize_policy
 
 DEFAULT_STORE = "~/.local/share/speakerid/store.db"
 DEFAULT_MODEL = "models/default"
@@ -70,6 +70,39 @@ class LockoutConfig:
     def __post_init__(self) -> None:
         if self.max_failures < 1 or self.window_s <= 0 or self.cooldown_s < 0:
             raise ConfigError("lockout.max_failures must be at least 1, window_s positive, cooldown_s not negative")
+
+
+@dataclass
+class SessionConfig:
+    """Decisions from several utterances (device/session.py) and the "unsure" answer."""
+
+    gap_s: float = 8.0  # a silence longer than this ends the session (the daemon; the CLI's --session has none)
+    unsure_far: float = 0.2  # "unsure" from the score a stranger reaches with this chance (household) up to accepting
+    split_on_change: bool = True  # a new speaker (bundle's same-speaker cosine) starts a new session
+
+    def __post_init__(self) -> None:
+        if self.gap_s <= 0:
+            raise ConfigError(f"session.gap_s must be positive, got {self.gap_s}")
+        if not 0 <= self.unsure_far < 1:
+            raise ConfigError(f"session.unsure_far must be in [0, 1) (0 = no unsure band), got {self.unsure_far}")
+
+
+@dataclass
+class RefreshConfig:
+    """Profile refresh after high-confidence accepts (device/refresh.py). Off until it has been
+    measured in a real home: a refresh changes what the device accepts from then on."""
+
+    enabled: bool = False
+    policy: str = REFRESH_POLICY  # the threshold a score must also reach to refresh; never below the accept one
+    max_recent: int = 8  # refresh vectors in a profile beside its enrolment samples; older ones are evicted
+    # a refresh is refused when the profile it makes has cosine < this with the enrolment-only profile
+    min_similarity: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.max_recent < 1:
+            raise ConfigError(f"refresh.max_recent must be at least 1, got {self.max_recent}")
+        if not 0 < self.min_similarity <= 1:
+            raise ConfigError(f"refresh.min_similarity must be in (0, 1], got {self.min_similarity}")
 
 
 _TOPIC_BAD = ("+", "#", "\0")
@@ -148,8 +181,10 @@ class Config:
     vad: VadConfig = field(default_factory=VadConfig)
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     lockout: LockoutConfig = field(default_factory=LockoutConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)
 
     def __post_init__(self) -> None:
         if self.event_retention < 1 or self.threads < 1 or self.heartbeat_s <= 0:
@@ -204,8 +239,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 def _check(key: str, value: Any, default: Any) -> Any:
     if dataclasses.is_dataclass(default):
         return _build(type(default), value, key + ".")
-    if key == "policy":
-        return _policy(value)
+    if key in ("policy", "refresh.policy"):
+        return _policy(key, value)
     if key == "audio.device" and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if key == "enroll.consistency" and value is None:
@@ -224,8 +259,8 @@ def _check(key: str, value: Any, default: Any) -> Any:
     return float(value) if float in expected else value
 
 
-def _policy(value: Any) -> str:
+def _policy(key: str, value: Any) -> str:
     policy = normalize_policy(value)
     if policy is None:
-        raise ConfigError(f"policy must be {describe()}, got {value!r}")
+        raise ConfigError(f"{key} must be {describe()}, got {value!r}")
     return policy

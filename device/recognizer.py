@@ -23,6 +23,7 @@ from device.config import Config
 from device.embedder import Embedder
 from device.lockout import Lockout
 from device.scoring import Decision, Scorer, identify, verify
+from device.session import SessionTracker
 from device.store import Event, Store
 from device.streaming import UtteranceStream
 from device.vad import frame_labels, snr_db, speech_seconds
@@ -42,21 +43,27 @@ class Result:
     snr_db: float | None
     features: np.ndarray  # the utterance's MFCC matrix
     attempt: bool = True  # counted toward the claim's lockout (see the module docstring)
+    utterances: int = 1  # utterances of the session the decision rests on
+    session: str | None = None  # the session's id (None: a decision on this utterance alone)
+    embedding: np.ndarray | None = None  # this utterance's own unit embedding
 
     def to_dict(self) -> dict[str, Any]:
         d = self.decision
         return {"kind": self.kind, "decision": d.label, "accepted": d.accepted, "speaker": d.speaker,
                 "claim": self.claim, "score": round(d.score, 4), "threshold": round(d.threshold, 4),
-                "margin": round(d.margin, 4), "seconds": round(self.seconds, 2),
-                "speech_seconds": round(self.speech_seconds, 2),
+                "unsure_below": None if d.unsure_below is None else round(d.unsure_below, 4),
+                "margin": round(d.margin, 4), "utterances": self.utterances, "session": self.session,
+                "seconds": round(self.seconds, 2), "speech_seconds": round(self.speech_seconds, 2),
                 "snr_db": None if self.snr_db is None else round(self.snr_db, 1)}
 
     def line(self) -> str:
         d = self.decision
-        who = d.speaker if d.accepted else f"unknown (closest {d.speaker})" if self.kind == "identify" else d.speaker
+        closest = f"unknown (closest {d.speaker})" if self.kind == "identify" else d.speaker
+        who = d.speaker if d.accepted else closest
         what = f"verify {self.claim}" if self.kind == "verify" else "identify"
+        evidence = f"  {self.utterances} utterances" if self.utterances > 1 else ""
         return (f"{time.strftime('%H:%M:%S')}  {what:<16} {d.label.upper():<6}  {who:<24} score {d.score:+.3f}  "
-                f"threshold {d.threshold:+.3f}  margin {d.margin:+.3f}  speech {self.speech_seconds:.1f} s")
+                f"threshold {d.threshold:+.3f}  margin {d.margin:+.3f}  speech {self.speech_seconds:.1f} s{evidence}")
 
     def event(self) -> Event:
         d = self.decision
@@ -106,7 +113,8 @@ class Recognizer:
         return {c: profiles[c] for c in claims}
 
     def recognize(self, audio: np.ndarray, claims: Sequence[str] = (), label: str = "utterance",
-                  attempt: bool = True, streamed: UtteranceStream | None = None) -> Result:
+                  attempt: bool = True, streamed: UtteranceStream | None = None,
+                  sessions: SessionTracker | None = None, now: float | None = None) -> Result:
         """Identify among everyone enrolled, or verify against `claims` (the best-scoring claim).
 
         A claim in its lockout cool-down is refused (LockedOut) before it is scored, whoever asks.
@@ -115,6 +123,8 @@ class Recognizer:
         daemon's verify mode, an anonymous visitor of the page) the lockout counters are not touched.
         `streamed` is the daemon's stream of this utterance (device/streaming.py): when it received
         exactly `audio`, its embedding and VAD labels (the same numbers) are taken instead of recomputed.
+        With `sessions` the utterance joins (or starts) a session and the decision rests on all of
+        that session's utterances, at the thresholds calibrated for that much evidence.
         """
         audio = to_mono_16k(audio, TARGET_SR, label)
         if len(audio) < self.cfg.vad.min_utterance_s * TARGET_SR:  # too little to judge: refuse, don't guess
@@ -124,20 +134,37 @@ class Recognizer:
         candidates = self.claimed_profiles(claims) if claims else self.profiles()
         if not candidates:
             raise RecognitionError(f"nobody is enrolled with model {self.bundle.name!r} (python -m device enroll NAME)")
-        self.policy_in_use = self.policy
-        threshold = self.bundle.threshold(self.policy_in_use, enrolled=len(candidates))
         if streamed is not None and streamed.matches(audio):
             emb, frames, voiced = streamed.finish()
         else:
             emb = self.embedder.embed_audio(audio)
             frames, voiced = frame_labels(audio, self.cfg.vad.aggressiveness)
-        if len(candidates) == 1 and claims:
-            name, profile = next(iter(candidates.items()))
-            decision = verify(self.scorer, profile, emb.vector, name, threshold)
-        else:
-            decision = identify(self.scorer, candidates, emb.vector, threshold)
+        speech = speech_seconds(voiced)
+        evidence, utterances, session_id = emb.vector, 1, None
+        if sessions is not None:
+            session, _ = sessions.add(emb.vector, speech, time.time() if now is None else now)
+            evidence, utterances, session_id = session.evidence(), session.utterances, session.id
+        decision = self.decide(candidates, evidence, utterances, verifying=bool(claims))
         if claims and attempt:
             self.lockout.record(claims, decision.speaker if decision.accepted else None)
         kind = "verify" if claims else "identify"
-        return Result(kind, decision, decision.speaker if claims else None, emb.seconds, speech_seconds(voiced),
-                      snr_db(frames, voiced), emb.features, attempt=bool(claims) and attempt)
+        return Result(kind, decision, decision.speaker if claims else None, emb.seconds, speech,
+                      snr_db(frames, voiced), emb.features, attempt=bool(claims) and attempt,
+                      utterances=utterances, session=session_id, embedding=emb.vector)
+
+    def decide(self, candidates: dict[str, np.ndarray], evidence: np.ndarray, utterances: int = 1,
+               verifying: bool = False) -> Decision:
+        """The decision on a (fused) embedding at the policy in force for this many candidates and
+        this much evidence, with the "unsure" band below the accept threshold."""
+        self.policy_in_use = self.policy
+        threshold = self.bundle.threshold(self.policy_in_use, enrolled=len(candidates), utterances=utterances)
+        unsure = self.bundle.unsure_threshold(threshold, self.cfg.session.unsure_far, len(candidates), utterances)
+        if len(candidates) == 1 and verifying:
+            name, profile = next(iter(candidates.items()))
+            return verify(self.scorer, profile, evidence, name, threshold, unsure)
+        return identify(self.scorer, candidates, evidence, threshold, unsure)
+
+    def session_tracker(self, gap_s: float | None) -> SessionTracker:
+        """A tracker with this bundle's same-speaker check (unless the config turns splitting off)."""
+        same = self.bundle.same_speaker_threshold if self.cfg.session.split_on_change else None
+        return SessionTracker(gap_s, same)

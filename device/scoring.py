@@ -74,26 +74,34 @@ class Decision:
     speaker: str | None  # the claimed or best-matching speaker; None when nobody is enrolled
     score: float
     threshold: float
+    unsure_below: float | None = None  # lower edge of the "unsure" band (None: no band)
 
     @property
     def margin(self) -> float:
         return self.score - self.threshold
 
     @property
+    def unsure(self) -> bool:
+        """Not accepted, but too close to call: more speech may settle it."""
+        return not self.accepted and self.unsure_below is not None and self.score >= self.unsure_below
+
+    @property
     def label(self) -> str:
-        return "accept" if self.accepted else "reject"
+        return "accept" if self.accepted else "unsure" if self.unsure else "reject"
 
 
-def verify(scorer: Scorer, profile: np.ndarray, test: np.ndarray, claim: str, threshold: float) -> Decision:
-    """1:1 — accept when the score reaches the threshold."""
+def verify(scorer: Scorer, profile: np.ndarray, test: np.ndarray, claim: str, threshold: float,
+           unsure_below: float | None = None) -> Decision:
+    """1:1 — accept when the score reaches the threshold; "unsure" from `unsure_below` up to it."""
     score = scorer.score(profile, test)
-    return Decision(score >= threshold, claim, score, threshold)
+    return Decision(score >= threshold, claim, score, threshold, unsure_below)
 
 
-def identify(scorer: Scorer, profiles: dict[str, np.ndarray], test: np.ndarray, threshold: float) -> Decision:
+def identify(scorer: Scorer, profiles: dict[str, np.ndarray], test: np.ndarray, threshold: float,
+             unsure_below: float | None = None) -> Decision:
     """1:N with an 'unknown' answer: the best match, accepted only above the threshold."""
     scores = scorer.score_many(profiles, test)
     if not scores:
-        return Decision(False, None, float("-inf"), threshold)
+        return Decision(False, None, float("-inf"), threshold, unsure_below)
     best = max(scores, key=scores.get)
-    return Decision(scores[best] >= threshold, best, scores[best], threshold)
+    return Decision(scores[best] >= threshold, best, scores[best], threshold, unsure_below)

@@ -25,7 +25,7 @@ from device.bundle import BUNDLE_SCHEMA, Bundle, sha256_file
 from device.embedder import Embedder, window_starts
 from device.features import FeatureConfig, mfcc
 from device.scoring import Scorer
-from export.calibrate import choose, cohort_embeddings, dev_cohort, dev_scores, legacy_thresholds, validation_scores
+from export.calibrate import choose, cohort_embeddings, dev_calibration, dev_cohort, legacy_thresholds, validation_scores
 from export.convert import MODES, convert
 from export.ops import check_ops, read_ops
 from train.datasets import read_trials, speaker_utterances
@@ -133,14 +133,15 @@ def export(run: Path, out: Path, quant: str, data: Path | None, splits: Path | N
                       "top_k": top_k, "dtype": "float16", "training_voices": owners.count("training voice"),
                       "dev_pseudo_speakers": len(owners) - owners.count("training voice")}
     if dev is not None:
-        labels, cos, asn = dev_scores(embedder, dev, cohort, owners, top_k)
-        meta["calibrated_on"] = {"dev": str(dev), "half": "calib", "trials": int(labels.size)}
+        meta["score_calibration"], meta["calibration_report"], meta["thresholds"] = dev_calibration(
+            embedder, dev, cohort, owners, top_k)
+        meta["calibrated_on"] = {"dev": str(dev), "half": "calib", "trials": meta["calibration_report"]["trials"]}
     else:
         labels, cos, asn = validation_scores(embedder, val_spk, Scorer(cohort.astype(np.float32), top_k))
         meta["calibrated_on"] = {"data": str(data), "split": "val", "trials": int(labels.size)}
-    calibration, meta["calibration_report"] = choose(labels, cos, asn)
-    meta["score_calibration"] = calibration.to_dict()
-    meta["thresholds"] = legacy_thresholds(labels, cos, asn)
+        calibration, meta["calibration_report"] = choose(labels, cos, asn)
+        meta["score_calibration"] = calibration.to_dict()
+        meta["thresholds"] = legacy_thresholds(labels, cos, asn)
     (out / "model.json").write_text(json.dumps(meta, indent=2))
 
     meta["checks"] = check_bundle(run, out, parity_min, data, check_runtimes, cohort.astype(np.float32), top_k)

@@ -7,15 +7,24 @@
   for fitting are computed leaving the trial's own people out of the cohort, as a real user is
   never in it.
 * The score calibration (`device.calibration.Calibration`), fitted on calibration trials: with a
-  development set (`--dev`), every condition of its calibration half (people, engines and
-  channels training never saw); without one, the corpus's validation speakers, clean and noisy.
-  Cosine and AS-norm are both fitted; the bundle keeps the one with the lower minDCF(0.01) on the
-  calibration trials, so AS-norm is used only where it helps at the low false-accept end.
+  development set (`--dev`), sessions of 1, 2 and 3 utterances of its calibration half's people in
+  the condition families a device meets (export/evidence.py: people, engines and channels training
+  never saw); without one, the corpus's validation speakers, clean and noisy, single utterances.
+  Cosine and AS-norm are both fitted on single utterances; the bundle keeps the one with the lower
+  minDCF(0.01), so AS-norm is used only where it helps at the low false-accept end, and fits the
+  other evidence levels and the same-speaker cosine of sessions with it.
 * Legacy per-scoring thresholds (schema 1 readers, and the report).
+
+    python -m export.calibrate --bundle models/NAME --dev data/dev
+
+refits an existing bundle's decisions (the cohort's development rows and the score calibration)
+on the development set as it is now, leaving the model file untouched.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +32,14 @@ from scipy.stats import norm as gauss
 from sklearn.linear_model import LogisticRegression
 
 from device.audio import load_audio
+from device.bundle import Bundle, sha256_file
 from device.calibration import Calibration
-from device.scoring import Scorer, asnorm_scores, unit
+from device.embedder import Embedder
+from device.scoring import Scorer, unit
+from export import evidence
 from train.augment import noisy_trial_version
 from train.channels import CHANNELS
-from train.datasets import read_trials
-from train.evaluate import embed_paths, score_trials
+from train.evaluate import embed_paths
 from train.metrics import eer, min_dcf, summary
 
 FAR_GRID = np.logspace(-5, np.log10(0.5), 80)[::-1]  # per-comparison false-accept rates tabled
@@ -76,23 +87,37 @@ def validation_scores(embedder, speakers: dict[str, list[Path]], scorer: Scorer,
     return labels, Scorer().score_pairs(enroll, test), scorer.score_pairs(enroll, test)
 
 
-def dev_scores(embedder, dev: Path, cohort: np.ndarray, owners: list[str], top_k: int,
-               half: str = "calib") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every condition's trials of the development set's `half`, pooled: (labels, cosine, AS-norm
-    with the trial's own people left out of the cohort)."""
-    trials = [t for f in sorted((dev / "trials" / half).glob("*.txt")) for t in read_trials(f)]
-    if not trials:
-        raise SystemExit(f"{dev}/trials/{half}: no trial lists; build the development set (scripts/make_devset.sh)")
-    vecs, problems, _ = embed_paths(embedder, [dev / p for t in trials for p in t[1:]])
+def dev_calibration(embedder, dev: Path, cohort: np.ndarray, owners: list[str], top_k: int,
+                    half: str = "calib") -> tuple[dict, dict, dict]:
+    """(score_calibration block, its report, legacy thresholds) from the development set's `half`:
+    single utterances choose the scoring and fit level 1, sessions of 2 and 3 utterances fit theirs."""
+    people = evidence.roles(dev, half)
+    if not people or not any(p.test for p in people.values()):
+        raise SystemExit(f"{dev}: no {half} people with test utterances; build the development set (scripts/make_devset.sh)")
+    found, problems, _ = embed_paths(embedder, [dev / r for r in evidence.files_needed(people)])
     if problems:
-        print(f"calibration: {len(problems)} development files could not be used: {problems[:3]}")
-    keep = [t for t in trials if dev / t[1] in vecs and dev / t[2] in vecs]
-    labels, cos, _ = score_trials(keep, dev, vecs)
-    enroll, test = (np.stack([vecs[dev / t[i]] for t in keep]) for i in (1, 2))
-    own = np.array(owners)[None, :]
-    spk_e, spk_t = (np.array([Path(t[i]).parts[-2] for t in keep])[:, None] for i in (1, 2))
-    return labels, cos, asnorm_scores(enroll, test, unit(cohort.astype(np.float32)), top_k,
-                                      exclude=(own == spk_e) | (own == spk_t))
+        raise SystemExit(f"calibration: {len(problems)} development files could not be used: {problems[:3]}")
+    vecs = {str(path.relative_to(dev)): v for path, v in found.items()}
+    levels = {n: evidence.session_trials(people, vecs, n) for n in evidence.LEVELS}
+    single = levels[1]
+    cos, asn = single.scores(), single.scores(cohort, top_k, owners)
+    calibration, report = choose(single.labels, cos, asn)
+    use_cohort = cohort if calibration.scoring == "asnorm" else None
+    block = calibration.to_dict()
+    block["by_utterances"], report["by_utterances"] = {}, {}
+    for n, trials in levels.items():
+        scores = trials.scores(use_cohort, top_k, owners)
+        fitted = calibration if n == 1 else fit(trials.labels, scores, calibration.scoring)
+        if n > 1:
+            block["by_utterances"][str(n)] = fitted.to_dict()
+        report["by_utterances"][str(n)] = {
+            **summary(trials.labels, scores), "threshold_far1_household": round(fitted.threshold_for_far(0.01), 6),
+            "families": {f: round(eer(trials.labels[trials.family == f], scores[trials.family == f])[0], 3)
+                         for f in evidence.FAMILIES}}
+    block["same_speaker"] = report["same_speaker"] = evidence.same_speaker_threshold(people, vecs)
+    report["trials"] = {"half": half, "people": len(people), "families": list(evidence.FAMILIES),
+                        "per_level": {str(n): int(t.labels.size) for n, t in levels.items()}}
+    return block, report, legacy_thresholds(single.labels, cos, asn)
 
 
 def tail_threshold(nontarget: np.ndarray, far: float) -> float:
@@ -153,3 +178,45 @@ def legacy_thresholds(labels: np.ndarray, cos: np.ndarray, asn: np.ndarray | Non
     if asn is not None:
         table["asnorm"] = summary(labels, asn)
     return {k: {"eer": v["threshold_eer"], "far1": v["threshold_far1"]} for k, v in table.items()}
+
+
+def recalibrate(bundle_dir: Path, dev: Path) -> dict:
+    """Refit `bundle_dir`'s development-set decisions in place: the cohort's development rows (its
+    training-voice rows are kept) and the score calibration. The model file is not touched."""
+    bundle = Bundle.load(bundle_dir)
+    meta = bundle.meta
+    info = meta.get("cohort") or {}
+    if not info:
+        raise SystemExit(f"{bundle_dir}: no cohort to keep; re-export it with python -m export --dev {dev}")
+    embedder = Embedder(bundle_dir)
+    training_rows = np.load(bundle_dir / info["file"])[: int(info["training_voices"])]
+    extra, extra_owners = dev_cohort(embedder, dev)
+    cohort = np.concatenate([training_rows, extra]).astype(np.float16)
+    owners = ["training voice"] * len(training_rows) + extra_owners
+    np.save(bundle_dir / info["file"], cohort)
+    meta["cohort"] = {**info, "sha256": sha256_file(bundle_dir / info["file"]), "n": int(cohort.shape[0]),
+                      "dev_pseudo_speakers": len(extra_owners)}
+    block, report, legacy = dev_calibration(embedder, dev, cohort, owners, int(info.get("top_k", 50)))
+    meta.update(score_calibration=block, calibration_report=report, thresholds=legacy,
+                calibrated_on={"dev": str(dev), "half": "calib", "trials": report["trials"]})
+    (bundle_dir / "model.json").write_text(json.dumps(meta, indent=2))
+    Bundle.load(bundle_dir)  # what the device will do
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export.calibrate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True, type=Path, help="bundle folder to refit in place, e.g. models/default")
+    p.add_argument("--dev", required=True, type=Path, help="development set (data/dev)")
+    a = p.parse_args(argv)
+    report = recalibrate(a.bundle, a.dev)
+    for n, row in report["by_utterances"].items():
+        print(f"{n} utterance(s): EER {row['eer']:.2f} %  far1 threshold {row['threshold_far1_household']:.4f}  "
+              f"per family {row['families']}")
+    print(f"same speaker: {report['same_speaker']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Sessions: consecutive utterances of one person judged together.
+
+A person at home rarely says one sentence; they talk. Fusing the unit embeddings of several
+utterances of one speaker (their mean, unit length again) halves the error of a single utterance
+or better, so the daemon re-decides after every utterance from all the evidence of the session it
+belongs to. The bundle's calibration has a table per number of utterances fused
+(device.calibration.EvidenceCalibration), so the threshold in force follows the evidence.
+
+A session ends at a silence longer than `gap_s` or at a speaker change: an utterance whose
+embedding scores below the bundle's calibrated same-speaker cosine against the session so far
+starts a new session, so one person's evidence never lends weight to another's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from device.scoring import unit
+
+
+@dataclass
+class Session:
+    """The utterances of one speaker so far (unit embeddings, oldest first)."""
+
+    vectors: list[np.ndarray] = field(default_factory=list)
+    speech_seconds: float = 0.0
+    started: float = 0.0
+    last: float = 0.0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def utterances(self) -> int:
+        return len(self.vectors)
+
+    def evidence(self) -> np.ndarray:
+        """The fused embedding: unit mean of the utterances' unit embeddings."""
+        return unit(np.mean(np.stack(self.vectors), axis=0))
+
+    def agreement(self, vector: np.ndarray) -> float:
+        """Cosine of `vector` with the session's fused embedding."""
+        return float(np.dot(self.evidence(), unit(vector)))
+
+
+class SessionTracker:
+    """Groups utterances into sessions by time gap and speaker agreement.
+
+    `same_speaker` None (a bundle without that calibration) joins by time alone; `gap_s` None never
+    ends a session on time (the CLI's `--session`: the files are one conversation)."""
+
+    def __init__(self, gap_s: float | None, same_speaker: float | None) -> None:
+        self.gap_s, self.same_speaker = gap_s, same_speaker
+        self.current: Session | None = None
+
+    def expired(self, now: float) -> bool:
+        """Whether the open session has seen no utterance for longer than the gap."""
+        return self.current is not None and self.gap_s is not None and now - self.current.last > self.gap_s
+
+    def close(self) -> Session | None:
+        """End the open session (returned) so that the next utterance starts a new one."""
+        done, self.current = self.current, None
+        return done
+
+    def add(self, vector: np.ndarray, speech_seconds: float, now: float) -> tuple[Session, Session | None]:
+        """Add one utterance; returns (its session, the session it ended, if it ended one)."""
+        ended = None
+        if self.current is not None and (self.expired(now) or not self._agrees(vector)):
+            ended = self.close()
+        if self.current is None:
+            self.current = Session(started=now)
+        session = self.current
+        session.vectors.append(unit(vector))
+        session.speech_seconds += speech_seconds
+        session.last = now
+        return session, ended
+
+    def _agrees(self, vector: np.ndarray) -> bool:
+        return self.same_speaker is None or self.current.agreement(vector) >= self.same_speaker
