@@ -1,6 +1,7 @@
 """The admin section: unlock with the device's admin password (device/admin.py), then enroll from
 uploaded files through the CLI's own enrollment loop (device/enroll.py's `enroll_samples`), delete
-a speaker, change the threshold policy, export and import profiles (device/profile_export.py).
+a speaker, undo or hold profile refreshes (device/refresh.py), change the threshold policy, export
+and import profiles (device/profile_export.py).
 
 The unlocked state lives in this browser session only (`is_admin`); it also shows Try-it's scores
 and names (app/tryit.py).
@@ -8,11 +9,13 @@ and names (app/tryit.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app.resources import load_bundle
@@ -25,6 +28,7 @@ from device.enroll import Enroller, EnrollError, SampleFeedback, enroll_samples,
 from device.names import SpeakerNameError
 from device.policies import POLICIES
 from device.profile_export import export_profiles, import_profiles
+from device.refresh import RefreshError, revert, set_hold
 from device.runtime import RuntimeMissing
 from device.store import Store, StoreError
 
@@ -53,6 +57,7 @@ def admin_section(cfg: Config, store: Store) -> None:
         st.rerun()
     enroll(cfg, store)
     delete(store)
+    refreshes(cfg, store)
     policy(cfg, store)
     profiles(cfg, store)
 
@@ -117,6 +122,46 @@ def delete(store: Store) -> None:
         if store.delete_speaker(name):
             done(f"deleted {name}")
         st.error(f"no speaker named {name!r}")
+
+
+def refreshes(cfg: Config, store: Store) -> None:
+    st.subheader("Profile refresh")
+    st.caption(f"High-confidence accepts refresh a profile ({'on' if cfg.refresh.enabled else 'off'}: "
+               "[refresh] enabled in the device config); reverting rebuilds it from its enrolment samples.")
+    histories = [h for s in store.list_speakers() if (h := store.profile_history(s.name)) is not None]
+    if not histories:
+        return
+    st.table(pd.DataFrame([{"name": h.speaker.name, "active refreshes": len(h.active),
+                            "last refresh": _when(max((r.time for r in h.active), default=None)),
+                            "hold": "on" if h.hold else "off"} for h in histories]).set_index("name"))
+    by_name = {h.speaker.name: h for h in histories}
+    name = st.selectbox("Speaker", list(by_name), key="refresh_name")
+    st.session_state["refresh_hold"] = by_name[name].hold  # what the store says, even if the CLI changed it
+    st.toggle("Hold refresh", key="refresh_hold", on_change=_toggle_hold, args=(store.path, name))
+    if st.button("Revert refreshes", key="refresh_revert", disabled=not by_name[name].active):
+        try:
+            reverted = revert(store, name)
+        except RefreshError as exc:
+            st.error(str(exc))
+            return
+        done(f"{name}: reverted {len(reverted)} refreshes; the profile is its enrolment samples again")
+
+
+def _when(t: float | None) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "–"
+
+
+def _toggle_hold(store_path: Path, name: str) -> None:
+    """The toggle's callback: it runs before the next script run, on another thread than the
+    page's store connection, so it opens its own."""
+    hold = bool(st.session_state["refresh_hold"])
+    try:
+        with Store(store_path) as store:
+            set_hold(store, name, hold)
+    except (RefreshError, StoreError) as exc:
+        st.session_state[FLASH] = f"not changed: {exc}"
+        return
+    st.session_state[FLASH] = f"{name}: refreshes {'on hold' if hold else 'allowed'}"
 
 
 def policy(cfg: Config, store: Store) -> None:

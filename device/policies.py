@@ -10,6 +10,7 @@ its own.
 from __future__ import annotations
 
 POLICIES: dict[str, str] = {
+    "far0.1": "0.1 % of strangers' attempts accepted as someone",
     "far0.5": "0.5 % of strangers' attempts accepted as someone",
     "far1": "1 % of strangers' attempts accepted as someone",
     "far2": "2 % of strangers' attempts accepted as someone",
@@ -21,6 +22,9 @@ DEFAULT_POLICY = "far1"
 # taken so far is refused as "a different speaker?". A strict one: a refused sample costs one more
 # recording, an accepted one from somebody else spoils the profile for good.
 CONSISTENCY_POLICY = "far1"
+# Profile refresh (device/refresh.py, config [refresh] policy): an accept must also reach this
+# stricter threshold before its utterance may move the profile.
+REFRESH_POLICY = "far0.1"
 
 
 def describe() -> str:

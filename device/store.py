@@ -7,6 +7,9 @@ and settings. The daemon and CLI write it; the status page reads (and edits) it 
 - The file is created 0600 in a 0700 directory: voice profiles are biometric data.
 - A profile and its samples are written in ONE transaction, so a crash (even kill -9) leaves the
   old profile or the new one, never half of each.
+- Profile refresh (device/refresh.py) keeps its history in `profile_refresh`: every refresh vector
+  with its score and state ('active' ones are part of the profile); `edit_profile` reads and changes
+  a profile and its history inside one write transaction. Enrolment samples are never touched by it.
 - Events carry a downsampled float16 MFCC matrix for the heatmap (device/heatmap.py), never raw
   audio. The profile export format lives in device/profile_export.py.
 """
@@ -29,7 +32,7 @@ from device.config import DEFAULT_STORE
 from device.heatmap import downsample_mfcc
 from device.names import check_name
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_RETENTION = 10000
 
 MIGRATIONS = [
@@ -77,7 +80,24 @@ MIGRATIONS = [
     CREATE TABLE status (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 1 -> 2: profile refresh history and the admin's hold on it
+    """
+    ALTER TABLE speakers ADD COLUMN refresh_hold INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE profile_refresh (
+        id INTEGER PRIMARY KEY,
+        speaker_id INTEGER NOT NULL REFERENCES speakers(id) ON DELETE CASCADE,
+        embedding BLOB NOT NULL,
+        score REAL NOT NULL,
+        threshold REAL NOT NULL,
+        time REAL NOT NULL,
+        event_id INTEGER,
+        state TEXT NOT NULL CHECK (state IN ('active', 'reverted', 'evicted', 'refused')),
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX profile_refresh_speaker ON profile_refresh(speaker_id);
+    """,
 ]
+REFRESH_HISTORY_KEEP = 100  # newest inactive refresh rows kept per speaker (active ones are always kept)
 
 
 class StoreError(RuntimeError):
@@ -116,6 +136,34 @@ class Speaker:
     quality: float  # mean consistency of the samples with the profile, 0..1
     created: float = 0.0
     updated: float = 0.0
+
+
+@dataclass
+class RefreshRecord:
+    """One refresh vector of a profile and what became of it."""
+
+    embedding: np.ndarray
+    score: float
+    threshold: float
+    time: float
+    state: str  # 'active' (part of the profile) | 'reverted' | 'evicted' (a newer one took its place) | 'refused'
+    reason: str = ""
+    event_id: int | None = None
+    id: int = 0
+
+
+@dataclass
+class ProfileHistory:
+    """A speaker's profile with what it is made of: enrolment sample embeddings and refreshes (oldest first)."""
+
+    speaker: Speaker
+    enrolment: list[np.ndarray]
+    hold: bool  # the admin stopped refreshes of this profile
+    refreshes: list[RefreshRecord]
+
+    @property
+    def active(self) -> list[RefreshRecord]:
+        return [r for r in self.refreshes if r.state == "active"]
 
 
 @dataclass
@@ -260,11 +308,49 @@ class Store:
                            "speech_seconds = ?, quality = ?, updated = ? WHERE id = ?", (*values, speaker_id))
                 if replace:
                     db.execute("DELETE FROM samples WHERE speaker_id = ?", (speaker_id,))
+                # the profile written is its enrolment samples alone: refreshes no longer in it are history
+                db.execute("UPDATE profile_refresh SET state = 'reverted', reason = 're-enrolled' "
+                           "WHERE speaker_id = ? AND state = 'active'", (speaker_id,))
             db.executemany(
                 "INSERT INTO samples (speaker_id, embedding, seconds, speech_seconds, snr_db, flags, audio, created) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(speaker_id, _blob(s.embedding), s.seconds, s.speech_seconds, s.snr_db, json.dumps(s.flags), s.audio,
                   s.created or now) for s in new_samples])
+
+    def profile_history(self, name: str) -> ProfileHistory | None:
+        found = self._history(name)
+        return None if found is None else found[1]
+
+    def _history(self, name: str) -> tuple[int, ProfileHistory] | None:
+        speaker = self.get_speaker(name)
+        if speaker is None:
+            return None
+        speaker_id, hold = self._db.execute("SELECT id, refresh_hold FROM speakers WHERE name = ?", (name,)).fetchone()
+        enrolment = [_vec(r[0]) for r in self._db.execute(
+            "SELECT embedding FROM samples WHERE speaker_id = ? ORDER BY id", (speaker_id,))]
+        refreshes = [RefreshRecord(_vec(r[0]), *r[1:]) for r in self._db.execute(
+            "SELECT embedding, score, threshold, time, state, reason, event_id, id FROM profile_refresh "
+            "WHERE speaker_id = ? ORDER BY id", (speaker_id,))]
+        return speaker_id, ProfileHistory(speaker, enrolment, bool(hold), refreshes)
+
+    @contextmanager
+    def edit_profile(self, name: str) -> Iterator[ProfileEdit | None]:
+        """A speaker's history read and changed in ONE write transaction (None if not enrolled), so
+        a refresh and a revert running at once cannot interleave."""
+        with self._write() as db:
+            found = self._history(name)
+            if found is None:
+                yield None
+                return
+            yield ProfileEdit(db, *found)
+            db.execute("DELETE FROM profile_refresh WHERE speaker_id = ? AND state != 'active' AND id NOT IN "
+                       "(SELECT id FROM profile_refresh WHERE speaker_id = ? AND state != 'active' "
+                       "ORDER BY id DESC LIMIT ?)", (found[0], found[0], REFRESH_HISTORY_KEEP))
+
+    def set_refresh_hold(self, name: str, hold: bool) -> bool:
+        """Stop (or allow again) refreshes of a profile; False if nobody has that name."""
+        with self._write() as db:
+            return db.execute("UPDATE speakers SET refresh_hold = ? WHERE name = ?", (int(hold), name)).rowcount > 0
 
     def delete_speaker(self, name: str) -> bool:
         with self._write() as db:
@@ -330,6 +416,31 @@ class Store:
     def set_setting(self, key: str, value: Any) -> None:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+
+class ProfileEdit:
+    """Changes to one speaker's profile and refresh history inside `Store.edit_profile`'s transaction."""
+
+    def __init__(self, db: sqlite3.Connection, speaker_id: int, history: ProfileHistory) -> None:
+        self._db, self._speaker_id, self.history = db, speaker_id, history
+
+    def add(self, refresh: RefreshRecord) -> int:
+        """Record a refresh (its `id` is ignored); returns the new id."""
+        cur = self._db.execute(
+            "INSERT INTO profile_refresh (speaker_id, embedding, score, threshold, time, event_id, state, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (self._speaker_id, _blob(refresh.embedding), float(refresh.score),
+                                                float(refresh.threshold), refresh.time, refresh.event_id, refresh.state,
+                                                refresh.reason))
+        return int(cur.lastrowid)
+
+    def mark(self, ids: list[int], state: str, reason: str) -> None:
+        self._db.executemany("UPDATE profile_refresh SET state = ?, reason = ? WHERE id = ? AND speaker_id = ?",
+                             [(state, reason, i, self._speaker_id) for i in ids])
+
+    def set_embedding(self, embedding: np.ndarray) -> None:
+        """Replace the profile; `updated` moves past every profile's, so `profiles_version` changes."""
+        self._db.execute("UPDATE speakers SET embedding = ?, updated = max(?, (SELECT max(updated) FROM speakers) + 0.001) "
+                         "WHERE id = ?", (_blob(embedding), time.time(), self._speaker_id))
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:

@@ -17,8 +17,10 @@ from app.options import page_config
 from app.tables import todays_counts
 from device import admin
 from device.bundle import Bundle
-from device.config import DEFAULT_MODEL
-from device.store import Event, Speaker, Store
+from device.config import DEFAULT_MODEL, RefreshConfig
+from device.refresh import ProfileRefresher, profile_of
+from device.scoring import unit
+from device.store import Event, Sample, Speaker, Store
 from tests.helpers import REPO
 
 APP = str(REPO / "app" / "status.py")
@@ -171,3 +173,41 @@ def test_todays_counts_ignore_yesterday() -> None:
     now = time.time()
     events = [Event("verify", "ann", 1, 0, True, 1, time=now), Event("verify", "ann", 0, 1, False, 1, time=now - 2 * 86400)]
     assert todays_counts(events, now).to_dict("records") == [{"speaker": "ann", "accepted": 1, "rejected": 0}]
+
+
+def test_admin_reverts_and_holds_refreshes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEAKERID_STORE", str(tmp_path / "store.db"))
+    monkeypatch.setenv("SPEAKERID_MODEL", str(REPO / DEFAULT_MODEL))
+    monkeypatch.delenv("SPEAKERID_CONFIG", raising=False)
+    bundle = Bundle.load(REPO / DEFAULT_MODEL)
+    sha = str(bundle.meta["sha256"])
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=bundle.embedding_dim)
+    enrol = [unit(base + 0.1 * rng.normal(size=base.size)) for _ in range(3)]
+    with Store(tmp_path / "store.db") as store:
+        store.save_speaker(Speaker("ann", bundle.name, sha, profile_of(enrol), 3, 7.5, 0.9),
+                           [Sample(v, 3.0, 2.5, 30.0) for v in enrol])
+        enrolled = store.profiles(sha)["ann"]
+        refresher = ProfileRefresher(store, RefreshConfig(enabled=True), sha)
+        for _ in range(2):
+            assert refresher.consider("ann", unit(base + 0.1 * rng.normal(size=base.size)), 0.95, 0.9, unsure=False,
+                                      locked=False).applied
+        admin.set_password(store, "correct horse")
+    at = page()
+    at.text_input(key="admin_password").input("correct horse")
+    at.button(key="admin_unlock").click().run()
+    table = next(t.value for t in at.table if "active refreshes" in t.value.columns)
+    assert table.loc["ann", "active refreshes"] == 2 and table.loc["ann", "last refresh"] != "–"
+    at.toggle(key="refresh_hold").set_value(True).run()
+    with Store(tmp_path / "store.db") as store:
+        assert store.profile_history("ann").hold
+    assert any("ann: refreshes on hold" in s.value for s in at.success)
+    at.button(key="refresh_revert").click().run()
+    assert not at.exception, at.exception
+    assert any("ann: reverted 2 refreshes" in s.value for s in at.success)
+    with Store(tmp_path / "store.db") as store:
+        assert np.array_equal(store.profiles(sha)["ann"], enrolled)
+        assert [r.state for r in store.profile_history("ann").refreshes] == ["reverted", "reverted"]
+    table = next(t.value for t in at.table if "active refreshes" in t.value.columns)
+    assert table.loc["ann"].tolist() == [0, "–", "on"]
+    assert at.button(key="refresh_revert").disabled

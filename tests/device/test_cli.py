@@ -33,7 +33,11 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
     ("[vad]\nagressiveness = 3\n", "unknown key(s) vad.agressiveness"),
     ("[vad]\naggressiveness = 7\n", "vad.aggressiveness must be 0..3"),
     ('event_retention = "many"\n', "event_retention must be int"),
-    ("policy = \"strict\"\n", "policy must be 'far0.5', 'far1', 'far2', 'far5', 'eer' or a number"),
+    ("policy = \"strict\"\n", "policy must be 'far0.1', 'far0.5', 'far1', 'far2', 'far5', 'eer' or a number"),
+    ('[refresh]\npolicy = "loose"\n', "refresh.policy must be 'far0.1', "),
+    ("[refresh]\nenabled = 1\n", "refresh.enabled must be bool"),
+    ("[refresh]\nmax_recent = 0\n", "refresh.max_recent must be at least 1"),
+    ("[refresh]\nmin_similarity = 1.5\n", "refresh.min_similarity must be in (0, 1]"),
     ("claimed = [1]\n", "claimed must be a list of strings"),
     ("model = \n", "not valid TOML"),
 ])

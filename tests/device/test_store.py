@@ -45,7 +45,7 @@ def test_future_schema_refused(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(StoreError, match=r"store\.db: store schema version 2 is newer"):
+    with pytest.raises(StoreError, match=rf"store\.db: store schema version {SCHEMA_VERSION + 1} is newer"):
         Store(path)
 
 
