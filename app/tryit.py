@@ -4,7 +4,7 @@ device's.
 
 Two audiences, because exact scores and the closest enrolled name are free help for tuning an
 impersonation:
-- anyone on the LAN gets accept/reject and nothing more, through a persistent throttle shared by
+- anyone on the LAN gets accept/unsure/reject and nothing more, through a persistent throttle shared by
   all anonymous visitors (`ANONYMOUS`, device/throttle.py: every answer counts, not only rejects,
   so a genuine recording cannot reset it), and their verify attempts never count toward the
   speaker's lockout (a visitor must not be able to lock the owner out);
@@ -35,7 +35,7 @@ def try_it(cfg: Config, store: Store) -> None:
     st.header("Try it")
     admin = is_admin()
     if not admin:
-        st.caption("Anonymous tries get accept or reject only and are throttled; scores and names are shown "
+        st.caption("Anonymous tries get accept, unsure or reject only and are throttled; scores and names are shown "
                    "to the admin (unlock below).")
     names = [s.name for s in store.list_speakers()]
     mode = st.radio("Question", ["identify", "verify"], horizontal=True, key="try_mode",
@@ -54,7 +54,8 @@ def try_it(cfg: Config, store: Store) -> None:
         audio = load_audio(upload.getvalue(), name=upload.name)
         recognizer = Recognizer(cfg, store, bundle=load_bundle(cfg.model))
         with st.spinner("Listening to it…"):
-            result = recognizer.recognize(audio, [claim] if claim else [], label=upload.name, attempt=admin)
+            result = recognizer.recognize(audio, [claim] if claim else [], label=upload.name, attempt=admin,
+                                          learn=False)
     except PROBLEMS as exc:
         st.error(str(exc))
         return
@@ -65,14 +66,18 @@ def try_it(cfg: Config, store: Store) -> None:
         _show_decision(result, wait)
 
 
+BOXES = {"accept": st.success, "unsure": st.info, "reject": st.warning}
+UNSURE_HINT = " (close: a longer recording may settle it)"
+
+
 def _show_decision(result: Result, wait: float) -> None:
-    """Accept or reject, and how much speech there was: no score, no name."""
+    """Accept, unsure or reject, and how much speech there was: no score, no name."""
     d = result.decision
     if result.kind == "verify":
         text = f"**{d.label.upper()}** — {'this is' if d.accepted else 'not recognised as'} the claimed speaker"
     else:
         text = f"**{d.label.upper()}** — {'an enrolled speaker' if d.accepted else 'not recognised'}"
-    (st.success if d.accepted else st.warning)(text)
+    BOXES[d.label](text + (UNSURE_HINT if d.unsure else ""))
     st.write(f"{result.speech_seconds:.1f} s of speech in {result.seconds:.1f} s"
              + (f"; the next try is answered in {wait:.0f} s" if wait else ""))
 
@@ -81,8 +86,8 @@ def _show_all(result: Result) -> None:
     d = result.decision
     who = d.speaker or "nobody"
     text = (f"**{d.label.upper()}** — {who}" if d.accepted or result.kind == "verify"
-            else f"**REJECT** — unknown (closest {who})")
-    (st.success if d.accepted else st.warning)(text)
+            else f"**{d.label.upper()}** — unknown (closest {who})")
+    BOXES[d.label](text + (UNSURE_HINT if d.unsure else ""))
     snr = "–" if result.snr_db is None else f"{result.snr_db:.0f} dB"
     st.write(f"score {d.score:+.3f} against threshold {d.threshold:+.3f} (margin {d.margin:+.3f}); "
              f"{result.speech_seconds:.1f} s of speech in {result.seconds:.1f} s, SNR {snr}")

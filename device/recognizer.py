@@ -21,7 +21,8 @@ from device.audio import TARGET_SR, to_mono_16k
 from device.bundle import Bundle
 from device.config import Config
 from device.embedder import Embedder
-from device.lockout import Lockout
+from device.lockout import Lockout, locked_speakers
+from device.refresh import ProfileRefresher, RefreshOutcome, refresh_threshold
 from device.scoring import Decision, Scorer, identify, verify
 from device.session import SessionTracker
 from device.store import Event, Store
@@ -38,14 +39,15 @@ class Result:
     kind: str  # 'identify' | 'verify'
     decision: Decision
     claim: str | None
-    seconds: float
-    speech_seconds: float
+    seconds: float  # this utterance's audio
+    speech_seconds: float  # the speech the decision rests on (a session's: all of its utterances')
     snr_db: float | None
     features: np.ndarray  # the utterance's MFCC matrix
     attempt: bool = True  # counted toward the claim's lockout (see the module docstring)
     utterances: int = 1  # utterances of the session the decision rests on
     session: str | None = None  # the session's id (None: a decision on this utterance alone)
     embedding: np.ndarray | None = None  # this utterance's own unit embedding
+    refresh: RefreshOutcome | None = None  # what an accept did to the speaker's profile ([refresh])
 
     def to_dict(self) -> dict[str, Any]:
         d = self.decision
@@ -68,7 +70,8 @@ class Result:
     def event(self) -> Event:
         d = self.decision
         return Event(self.kind, d.speaker, d.score, d.threshold, d.accepted, self.seconds, claim=self.claim,
-                     snr_db=self.snr_db, mfcc=self.features)
+                     snr_db=self.snr_db, mfcc=self.features, session=self.session, utterances=self.utterances,
+                     decision=d.label)
 
 
 class Recognizer:
@@ -81,6 +84,7 @@ class Recognizer:
         self.embedder = Embedder(self.bundle, threads=cfg.threads)
         self.scorer = Scorer.for_bundle(self.bundle)
         self.lockout = Lockout(store, cfg.lockout)
+        self.refresher = ProfileRefresher(store, cfg.refresh, str(self.bundle.meta["sha256"]))
         self.policy_override = policy
         self.policy_in_use = self.policy  # the policy of the latest decision (readable from any thread)
         self.bundle.threshold(self.policy_in_use)  # fail now, not on the first utterance
@@ -114,7 +118,7 @@ class Recognizer:
 
     def recognize(self, audio: np.ndarray, claims: Sequence[str] = (), label: str = "utterance",
                   attempt: bool = True, streamed: UtteranceStream | None = None,
-                  sessions: SessionTracker | None = None, now: float | None = None) -> Result:
+                  sessions: SessionTracker | None = None, now: float | None = None, learn: bool = True) -> Result:
         """Identify among everyone enrolled, or verify against `claims` (the best-scoring claim).
 
         A claim in its lockout cool-down is refused (LockedOut) before it is scored, whoever asks.
@@ -124,7 +128,9 @@ class Recognizer:
         `streamed` is the daemon's stream of this utterance (device/streaming.py): when it received
         exactly `audio`, its embedding and VAD labels (the same numbers) are taken instead of recomputed.
         With `sessions` the utterance joins (or starts) a session and the decision rests on all of
-        that session's utterances, at the thresholds calibrated for that much evidence.
+        that session's utterances, at the thresholds calibrated for that much evidence. With `learn`
+        (not for uploaded files: they are not what the device hears) an accept may refresh the
+        speaker's profile when `[refresh]` is on.
         """
         audio = to_mono_16k(audio, TARGET_SR, label)
         if len(audio) < self.cfg.vad.min_utterance_s * TARGET_SR:  # too little to judge: refuse, don't guess
@@ -144,13 +150,23 @@ class Recognizer:
         if sessions is not None:
             session, _ = sessions.add(emb.vector, speech, time.time() if now is None else now)
             evidence, utterances, session_id = session.evidence(), session.utterances, session.id
+            speech = session.speech_seconds
         decision = self.decide(candidates, evidence, utterances, verifying=bool(claims))
         if claims and attempt:
             self.lockout.record(claims, decision.speaker if decision.accepted else None)
+        learning = learn and decision.accepted and self.cfg.refresh.enabled
+        refresh = self.refresh(decision, emb.vector, len(candidates), utterances) if learning else None
         kind = "verify" if claims else "identify"
         return Result(kind, decision, decision.speaker if claims else None, emb.seconds, speech,
                       snr_db(frames, voiced), emb.features, attempt=bool(claims) and attempt,
-                      utterances=utterances, session=session_id, embedding=emb.vector)
+                      utterances=utterances, session=session_id, embedding=emb.vector, refresh=refresh)
+
+    def refresh(self, decision: Decision, vector: np.ndarray, enrolled: int, utterances: int) -> RefreshOutcome:
+        """Offer an accepted utterance's own embedding to its speaker's profile (device/refresh.py):
+        taken only when the decision clears the stricter refresh policy for its evidence."""
+        threshold = refresh_threshold(self.bundle, self.cfg.refresh.policy, enrolled, decision.threshold, utterances)
+        return self.refresher.consider(decision.speaker, vector, decision.score, threshold, unsure=decision.unsure,
+                                       locked=decision.speaker in locked_speakers(self.store))
 
     def decide(self, candidates: dict[str, np.ndarray], evidence: np.ndarray, utterances: int = 1,
                verifying: bool = False) -> Decision:

@@ -5,7 +5,7 @@ hears in the rooms and months that follow.
 The entry point, for the recognizer to call after an accepted decision:
 
     refresher = ProfileRefresher(store, cfg.refresh, model_sha)
-    threshold = refresh_threshold(bundle, cfg.refresh.policy, enrolled, decision.threshold)
+    threshold = refresh_threshold(bundle, cfg.refresh.policy, enrolled, decision.threshold, utterances)
     outcome = refresher.consider(name, embedding, score, threshold, unsure=..., locked=..., event_id=...)
 
 `consider` answers every ordinary "no" with `RefreshOutcome(applied=False, reason=...)` instead of
@@ -58,9 +58,10 @@ def profile_of(vectors: Sequence[np.ndarray]) -> np.ndarray:
     return unit(np.mean(np.stack(vectors), axis=0))
 
 
-def refresh_threshold(bundle: Bundle, policy: str, enrolled: int, accept_threshold: float) -> float:
-    """The score a refresh needs: the refresh policy's threshold, never below the accept threshold."""
-    return max(bundle.threshold(policy, enrolled), accept_threshold)
+def refresh_threshold(bundle: Bundle, policy: str, enrolled: int, accept_threshold: float, utterances: int = 1) -> float:
+    """The score a refresh needs: the refresh policy's threshold for the evidence the decision rests
+    on (`utterances` of a session), never below the accept threshold."""
+    return max(bundle.threshold(policy, enrolled, utterances), accept_threshold)
 
 
 class ProfileRefresher:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from device.bundle import Bundle, BundleError
-from device.calibration import Calibration, CalibrationError, household_target
+from device.calibration import Calibration, CalibrationError, EvidenceCalibration, household_target
 
 # A table as export writes it: thresholds up, per-comparison false accepts down, false rejects up.
 TABLE = {"scoring": "cosine", "llr": {"slope": 10.0, "offset": -5.0}, "eer_threshold": 0.45,
@@ -107,3 +107,38 @@ def test_future_schema_and_bad_calibration_are_refused(tiny_bundle: Path, tmp_pa
         Bundle.load(_bundle_copy(tiny_bundle, tmp_path / "a", lambda m: m.update(schema=3)))
     with pytest.raises(BundleError, match="score_calibration"):
         Bundle.load(_bundle_copy(tiny_bundle, tmp_path / "b", lambda m: m.update(score_calibration={"scoring": "x"})))
+
+
+# Two utterances fused: strangers' scores narrow, so each false-accept rate is reached lower down.
+TWO = {**TABLE, "table": {**TABLE["table"], "threshold": [0.15, 0.3, 0.4, 0.5, 0.7]}}
+EVIDENCE = {**TABLE, "by_utterances": {"2": TWO}, "same_speaker": {"threshold": 0.3}}
+
+
+def test_evidence_levels_are_read_by_the_number_of_utterances() -> None:
+    ev = EvidenceCalibration.from_dict(EVIDENCE)
+    assert sorted(ev.levels) == [1, 2] and ev.same_speaker == 0.3
+    assert ev.at(1).threshold_for_far(0.01) == pytest.approx(0.5)
+    assert ev.at(2).threshold_for_far(0.01) == pytest.approx(0.4)
+    assert ev.at(7) is ev.at(2)  # more evidence than any level: the largest level's table
+    assert EvidenceCalibration.from_dict(TABLE).same_speaker is None
+
+
+@pytest.mark.parametrize("by, message", [({"x": TWO}, "not a number"), ({"1": TWO}, "2 or more"),
+                                         ({"2": {**TWO, "scoring": "asnorm"}}, "with cosine scoring")])
+def test_malformed_evidence_levels_are_refused(by: dict, message: str) -> None:
+    with pytest.raises(CalibrationError, match=message):
+        EvidenceCalibration.from_dict({**TABLE, "by_utterances": by})
+
+
+def test_bundle_threshold_follows_the_evidence_and_the_unsure_band_lies_below(tiny_bundle: Path, tmp_path: Path) -> None:
+    bundle = Bundle.load(_bundle_copy(tiny_bundle, tmp_path, lambda m: m.update(score_calibration=EVIDENCE)))
+    assert bundle.threshold("far1", utterances=1) == pytest.approx(0.5)
+    assert bundle.threshold("far1", utterances=2) == pytest.approx(0.4)
+    assert bundle.threshold("far1", utterances=3) == pytest.approx(0.4)
+    assert bundle.same_speaker_threshold == 0.3
+    # "unsure" from where a stranger gets through one time in ten, up to the accept threshold
+    assert bundle.unsure_threshold(0.5, 0.1, enrolled=1, utterances=1) == pytest.approx(0.4)
+    assert bundle.unsure_threshold(0.5, 0.1, enrolled=1, utterances=2) == pytest.approx(0.3)
+    assert bundle.unsure_threshold(0.5, 0.0) == 0.5  # no band
+    assert bundle.unsure_threshold(0.35, 0.1) == 0.35  # never above the accept threshold
+    assert bundle.operating_point("far1", 1, utterances=2)["threshold"] == pytest.approx(0.4)

@@ -17,7 +17,8 @@ from device.bundle import Bundle
 from device.config import DEFAULT_MODEL, Config, RefreshConfig
 from device.embedder import Embedder
 from device.enroll import Enroller
-from device.refresh import ProfileRefresher, RefreshError, profile_of, refresh_threshold, revert, set_hold
+from device.recognizer import Recognizer
+from device.refresh import ProfileRefresher, RefreshError, history, profile_of, refresh_threshold, revert, set_hold
 from device.scoring import unit
 from device.store import MIGRATIONS, SCHEMA_VERSION, Sample, Speaker, Store
 from tests.helpers import REPO, run
@@ -195,6 +196,23 @@ def test_real_voices_another_person_drifts_out(store: Store) -> None:
     assert float(np.dot(store.profiles(sha)["alan"], enrolled)) >= 0.9
     revert(store, "alan")
     np.testing.assert_allclose(store.profiles(sha)["alan"], enrolled, atol=1e-6)
+
+
+def test_the_recognizer_refreshes_from_what_the_device_hears_only(tmp_path: Path) -> None:
+    """Wired into Recognizer: an accept above the refresh policy refreshes; an uploaded file
+    (learn=False, the page's try-it) and a config with refresh off never do."""
+    cfg = Config(model=str(MODEL), store=str(tmp_path / "s.db"), refresh=RefreshConfig(enabled=True, policy="eer"))
+    audio = load_audio(CLIPS / "alan-test-1.flac")
+    with Store(cfg.store_path) as store:
+        enroll_alan(store)
+        recognizer = Recognizer(cfg, store, "eer")
+        heard = recognizer.recognize(audio)
+        assert heard.decision.accepted and heard.decision.speaker == "alan"
+        assert heard.refresh is not None and heard.refresh.applied, heard.refresh
+        uploaded = recognizer.recognize(audio, learn=False)
+        assert uploaded.decision.accepted and uploaded.refresh is None
+        assert Recognizer(Config(model=str(MODEL), store=cfg.store), store, "eer").recognize(audio).refresh is None
+        assert len(history(store, "alan").active) == 1
 
 
 def cli(*args: object) -> subprocess.CompletedProcess:
