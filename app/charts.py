@@ -12,14 +12,15 @@ from device.store import Event
 
 
 def score_timeline(events: list[Event]) -> alt.LayerChart:
-    """Scores over time (accepts green, rejects red) with the threshold in force drawn as a dashed line."""
+    """Scores over time (accepts green, unsure amber, rejects red) with the threshold in force drawn as a dashed line."""
     data = pd.DataFrame([{"time": dt.datetime.fromtimestamp(e.time), "score": e.score, "threshold": e.threshold,
-                          "decision": "accept" if e.accepted else "reject", "speaker": e.speaker or "–"}
+                          "decision": e.decision, "speaker": e.speaker or "–"}
                          for e in events])
     x = alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M:%S"))
     points = alt.Chart(data).mark_circle(size=60).encode(
         x=x, y=alt.Y("score:Q", title="score"),
-        color=alt.Color("decision:N", scale=alt.Scale(domain=["accept", "reject"], range=["#2e9d4f", "#d1453b"])),
+        color=alt.Color("decision:N", scale=alt.Scale(domain=["accept", "unsure", "reject"],
+                                                     range=["#2e9d4f", "#e0a31b", "#d1453b"])),
         tooltip=["time:T", "speaker:N", "decision:N", alt.Tooltip("score:Q", format="+.3f"),
                  alt.Tooltip("threshold:Q", format="+.3f")])
     threshold = alt.Chart(data).mark_line(strokeDash=[6, 4], color="#555", interpolate="step-after").encode(

@@ -3,8 +3,10 @@ today's counts, enrolled speakers (with any verification lockout, device/lockout
 utterance's MFCC heatmap.
 
 Scores (the events' score, threshold and margin columns, the score timeline) and the closest name
-of a rejected identification are shown only once the admin password is unlocked: together with
-the microphone they would be the same score oracle Try-it no longer is (app/tryit.py).
+of an identification that was not accepted (rejected or unsure) are shown only once the admin
+password is unlocked: together with the microphone they would be the same score oracle Try-it no
+longer is (app/tryit.py). Everyone sees each decision's state (accept, UNSURE, reject) and how many
+utterances of its session it rests on; a session is one event, updated in place as it goes on.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def live_events(events: list[Event], stored: int, scores: bool = True) -> None:
         st.write("No decisions recorded yet.")
         return
     newest = dt.datetime.fromtimestamp(events[0].time).strftime("%H:%M:%S")
-    st.caption(f"{stored} decisions stored, newest at {newest}; refreshes every 2 s"
+    st.caption(f"{stored} decisions stored (a conversation is one, updated as it goes on), newest at {newest}; "
+               "refreshes every 2 s"
                + ("" if scores else "; scores are shown to the admin (unlock below)"))
     st.dataframe(events_table(events[:EVENTS_SHOWN], scores), hide_index=True, width="stretch")
     left, right = st.columns([3, 2])
@@ -113,7 +116,7 @@ def live_events(events: list[Event], stored: int, scores: bool = True) -> None:
             st.caption("Scores over time; dashed line: the threshold")
             st.altair_chart(score_timeline(events[:200]), width="stretch")
     with right:
-        st.caption("Accepted / rejected today")
+        st.caption("Accepted / unsure / rejected today")
         st.dataframe(todays_counts(events, time.time()), hide_index=True, width="stretch")
     last = next((e for e in events if e.mfcc is not None and e.mfcc.size), None)
     if last is not None:

@@ -9,28 +9,32 @@ import pandas as pd
 
 from device.store import Event, Speaker
 
+SHOWN = {"accept": "✅ accept", "unsure": "🟡 UNSURE", "reject": "⛔ reject"}  # an unsure decision stands out
+
 
 def public(events: list[Event]) -> list[Event]:
-    """Events as an anonymous visitor may see them: a rejected identification does not name the
-    closest enrolled speaker (that, like the score, would help tune an impersonation)."""
+    """Events as an anonymous visitor may see them: an identification that was not accepted (rejected
+    or unsure) does not name the closest enrolled speaker (that, like the score, would help tune an
+    impersonation)."""
     return [dataclasses.replace(e, speaker=None) if e.kind == "identify" and not e.accepted else e for e in events]
 
 
 def events_table(events: list[Event], scores: bool = True) -> pd.DataFrame:
-    """One row per decision, newest first, as the daemon recorded it; `scores=False` leaves out
-    score, threshold and margin (the page's anonymous view)."""
+    """One row per decision (a session's latest), newest first, as the daemon recorded it;
+    `scores=False` leaves out score, threshold and margin (the page's anonymous view)."""
     table = pd.DataFrame([{
         "time": dt.datetime.fromtimestamp(e.time).strftime("%H:%M:%S"),
         "kind": e.kind,
-        "decision": "accept" if e.accepted else "reject",
+        "decision": SHOWN[e.decision],
+        "utterances": e.utterances,
         "best match": e.speaker or "–",
         "score": round(e.score, 3),
         "threshold": round(e.threshold, 3),
         "margin": round(e.score - e.threshold, 3),
         "length (s)": round(e.seconds, 1),
         "SNR (dB)": None if e.snr_db is None else round(e.snr_db, 1),
-    } for e in events], columns=["time", "kind", "decision", "best match", "score", "threshold", "margin",
-                                 "length (s)", "SNR (dB)"])
+    } for e in events], columns=["time", "kind", "decision", "utterances", "best match", "score", "threshold",
+                                 "margin", "length (s)", "SNR (dB)"])
     return table if scores else table.drop(columns=["score", "threshold", "margin"])
 
 
@@ -39,15 +43,16 @@ def start_of_today(now: float) -> float:
 
 
 def todays_counts(events: list[Event], now: float) -> pd.DataFrame:
-    """Accepts and rejects per (best-matching or claimed) speaker since local midnight."""
+    """Accepted, unsure and rejected decisions per (best-matching or claimed) speaker since local midnight."""
     midnight = start_of_today(now)
+    column = {"accept": "accepted", "unsure": "unsure", "reject": "rejected"}
     rows: dict[str, dict[str, int]] = {}
     for e in events:
         if e.time >= midnight:
-            row = rows.setdefault(e.speaker or "–", {"accepted": 0, "rejected": 0})
-            row["accepted" if e.accepted else "rejected"] += 1
+            row = rows.setdefault(e.speaker or "–", dict.fromkeys(column.values(), 0))
+            row[column[e.decision]] += 1
     return pd.DataFrame([{"speaker": name, **counts} for name, counts in sorted(rows.items())],
-                        columns=["speaker", "accepted", "rejected"])
+                        columns=["speaker", *column.values()])
 
 
 def speakers_table(speakers: list[Speaker], events: list[Event]) -> pd.DataFrame:

@@ -6,6 +6,15 @@ person speaks, the segmenter feeds the utterance to an UtteranceStream (device/s
 at the end of speech little is left to compute. One bad utterance is logged and skipped; a signal
 sets `stop` and the loop winds down cleanly.
 
+Sessions (device/session.py): every utterance joins the open session unless it follows more than
+`session.gap_s` of silence or another person speaks, and the decision is taken again from all of the
+session's utterances; the session's one event in the store is updated each time. When a session ends
+(the gap passes, checked on every audio block, a speaker change, or the end of the audio) its latest
+decision is published once more with `"final": true`, so automations can wait for the settled answer.
+The sessions' clock counts the seconds heard outside speech, so the gap is exactly the silence
+between two utterances however long people speak, and a file streamed faster than real time behaves
+as the same audio heard live.
+
 In verify mode (`claimed` speakers configured) every utterance is checked against the claims, but
 none of them counts toward the verification lockout: the microphone hears televisions and visitors,
 not claims (docs/RELIABILITY.md, "Lockout counts claims, not sounds").
@@ -22,9 +31,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from device.audio import TARGET_SR
 from device.config import Config
 from device.publish import Publisher, enrolled_names
 from device.recognizer import Recognizer, Result
+from device.session import SessionTracker
 from device.sources import AudioSource
 from device.store import Store
 from device.streaming import UtteranceStream
@@ -57,6 +68,38 @@ class Counters:
     last_decision: str = ""
 
 
+class Conversation:
+    """The open session: its tracker, its latest decision and the clock of silence heard."""
+
+    def __init__(self, tracker: SessionTracker, publisher: Publisher) -> None:
+        self.tracker, self.publisher = tracker, publisher
+        self.latest: Result | None = None
+        self.quiet_s = 0.0  # seconds of audio heard outside speech: the sessions' clock
+
+    def heard(self, samples: int, in_speech: bool) -> None:
+        """One audio block: outside speech it advances the clock and may end the session on time."""
+        if not in_speech:
+            self.quiet_s += samples / TARGET_SR
+            if self.tracker.expired(self.quiet_s):
+                self.end()
+
+    def decided(self, result: Result) -> None:
+        """A decision; when it started a new session (another speaker), the previous one is final."""
+        if self.latest is not None and result.session != self.latest.session:
+            self._final(self.latest)
+        self.latest = result
+
+    def end(self) -> None:
+        """Close the open session and publish its final decision."""
+        self.tracker.close()
+        if self.latest is not None:
+            self._final(self.latest)
+        self.latest = None
+
+    def _final(self, result: Result) -> None:
+        self.publisher.decision({**result.to_dict(), "final": True})
+
+
 def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: str | None = None,
                emit: Callable[[Result], None] | None = None) -> Counters:
     """Listen until `stop` is set or the source ends; every decision becomes an event."""
@@ -80,8 +123,14 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
                 "audio_errors": getattr(stats, "errors", 0), "store_errors": counters.store_errors,
                 "last_decision": counters.last_decision, "integrations": publisher.status()}
 
-    def deliver(result: Result) -> None:
-        publisher.decision(result.to_dict())
+    conversation = Conversation(recognizer.session_tracker(cfg.session.gap_s), publisher)
+
+    def decide(utterance: Utterance) -> None:
+        result = _handle(recognizer, store, utterance, cfg.claimed, counters, conversation)
+        if result is None:
+            return
+        conversation.decided(result)
+        publisher.decision({**result.to_dict(), "final": False})
         if emit is not None:
             emit(result)
 
@@ -93,9 +142,11 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
     try:
         for block in source.blocks(stop):
             for utterance in segmenter.feed_utterances(block):
-                _handle(recognizer, store, utterance, cfg.claimed, counters, deliver)
+                decide(utterance)
+            conversation.heard(len(block), segmenter.in_speech)
         for utterance in segmenter.flush_utterances():
-            _handle(recognizer, store, utterance, cfg.claimed, counters, deliver)
+            decide(utterance)
+        conversation.end()
     finally:
         heartbeat.done.set()
         heartbeat.join()
@@ -109,21 +160,21 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
 
 
 def _handle(recognizer: Recognizer, store: Store, utterance: Utterance, claims: Sequence[str], counters: Counters,
-            emit: Callable[[Result], None] | None) -> None:
+            conversation: Conversation) -> Result | None:
+    """Decide one utterance within its session and record it; None when it could not be judged."""
     counters.utterances += 1
     streamed = utterance.sink if isinstance(utterance.sink, UtteranceStream) else None
     try:
         result = recognizer.recognize(utterance.audio, claims, label=f"utterance {counters.utterances}", attempt=False,
-                                      streamed=streamed)
+                                      streamed=streamed, sessions=conversation.tracker, now=conversation.quiet_s)
     except Exception as exc:  # one bad utterance must never stop the daemon
         counters.errors += 1
         log.error("utterance %d skipped: %s", counters.utterances, exc, exc_info=not isinstance(exc, ValueError))
-        return
+        return None
     try:
         store.add_event(result.event())
     except sqlite3.Error as exc:  # a full or failing disk loses the record, not the decision
         counters.store_errors += 1
         log.error("utterance %d: decision not recorded in the store: %s", counters.utterances, exc)
     counters.last_decision = result.line()
-    if emit is not None:
-        emit(result)
+    return result

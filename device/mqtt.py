@@ -6,8 +6,9 @@ Topics (`<prefix>/<device>/...`):
   status            retained "online" while the daemon is connected; "offline" on a clean stop and,
                     through the MQTT last will, when the daemon dies or its link drops
 Discovery (daemon only, retained, `<discovery_prefix>/<component>/speakerid_<device>/<object>/config`):
-one presence binary_sensor per enrolled person, a "last speaker" sensor, a daemon connectivity sensor,
-all under one Home Assistant device. Configs for people no longer enrolled are cleared (empty retained
+one presence binary_sensor per enrolled person, a "last speaker" sensor, a "last decision" sensor
+(accept / unsure / reject, the message as attributes), a daemon connectivity sensor, all under one
+Home Assistant device. Configs for people no longer enrolled are cleared (empty retained
 payload), including ones left by an earlier run, found by subscribing to our own discovery topics.
 
 `submit` only appends to a bounded outbox (device/outbox.py). A worker thread sends one decision at a
@@ -34,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from device.config import MqttConfig
 from device.outbox import Outbox
+from device.publish import LABELS
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,11 @@ def discovery_configs(topics: Topics, names: list[str], discovery_prefix: str, p
         f"{discovery_prefix}/sensor/{node}/last_speaker/config": {
             **common, **available, "name": "Last speaker", "unique_id": f"{node}_last_speaker", "icon": "mdi:account-voice",
             "state_topic": topics.decision, "value_template": "{{ value_json.speaker }}",
+            "json_attributes_topic": topics.decision, "qos": 1},
+        f"{discovery_prefix}/sensor/{node}/last_decision/config": {
+            **common, **available, "name": "Last decision", "unique_id": f"{node}_last_decision",
+            "icon": "mdi:account-question", "device_class": "enum", "options": list(LABELS),
+            "state_topic": topics.decision, "value_template": "{{ value_json.decision }}",
             "json_attributes_topic": topics.decision, "qos": 1},
         f"{discovery_prefix}/binary_sensor/{node}/daemon/config": {
             **common, "name": "Daemon", "unique_id": f"{node}_daemon", "device_class": "connectivity",

@@ -36,16 +36,25 @@ class Sink(Protocol):
     def close(self, timeout: float = 2.0) -> None: ...
 
 
+LABELS = ("accept", "unsure", "reject")
+
+
 def decision_message(result: dict[str, Any], device_id: str) -> dict[str, Any]:
-    """The published JSON: time, device, kind, decision, accepted, speaker (or "unknown" when not
-    accepted), claim (verify) and score, threshold, margin. Nothing else, by construction."""
-    accepted = bool(result["accepted"])
-    speaker = result.get("speaker")
+    """The published JSON: time, device, kind, decision ('accept' | 'unsure' | 'reject'), accepted,
+    speaker (or "unknown" whenever not accepted, unsure included), claim (verify), score, threshold,
+    margin, utterances (of the session the decision rests on), session (its id, null without one)
+    and final (false while the daemon's session may still change its answer; true once it ended, and
+    for the CLI's decisions). Nothing else, by construction."""
+    accepted, label = bool(result["accepted"]), str(result["decision"])
+    if label not in LABELS or (label == "accept") != accepted:
+        raise ValueError(f"decision {label!r} does not agree with accepted={accepted}")
+    speaker, session = result.get("speaker"), result.get("session")
     return {"time": round(float(result.get("time") or time.time()), 3), "device": device_id,
-            "kind": str(result["kind"]), "decision": "accept" if accepted else "reject", "accepted": accepted,
+            "kind": str(result["kind"]), "decision": label, "accepted": accepted,
             "speaker": str(speaker) if accepted and speaker else "unknown", "claim": result.get("claim"),
             "score": round(float(result["score"]), 4), "threshold": round(float(result["threshold"]), 4),
-            "margin": round(float(result["margin"]), 4)}
+            "margin": round(float(result["margin"]), 4), "utterances": int(result.get("utterances", 1)),
+            "session": None if session is None else str(session), "final": bool(result.get("final", True))}
 
 
 def read_secret(path: str, key: str) -> str:

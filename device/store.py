@@ -10,6 +10,8 @@ and settings. The daemon and CLI write it; the status page reads (and edits) it 
 - Profile refresh (device/refresh.py) keeps its history in `profile_refresh`: every refresh vector
   with its score and state ('active' ones are part of the profile); `edit_profile` reads and changes
   a profile and its history inside one write transaction. Enrolment samples are never touched by it.
+- One event per session (device/session.py): the daemon's every new decision of a session updates
+  that session's event, so the page shows a conversation as one line that settles.
 - Events carry a downsampled float16 MFCC matrix for the heatmap (device/heatmap.py), never raw
   audio. The profile export format lives in device/profile_export.py.
 """
@@ -32,7 +34,6 @@ from device.config import DEFAULT_STORE
 from device.heatmap import downsample_mfcc
 from device.names import check_name
 
-SCHEMA_VERSION = 2
 DEFAULT_RETENTION = 10000
 
 MIGRATIONS = [
@@ -96,7 +97,19 @@ MIGRATIONS = [
     );
     CREATE INDEX profile_refresh_speaker ON profile_refresh(speaker_id);
     """,
+    # 2 -> 3: sessions (device/session.py): one event per session, its label and how many utterances it rests on
+    """
+    ALTER TABLE events ADD COLUMN session TEXT;
+    ALTER TABLE events ADD COLUMN utterances INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE events ADD COLUMN decision TEXT NOT NULL DEFAULT 'reject'
+        CHECK (decision IN ('accept', 'unsure', 'reject'));
+    UPDATE events SET decision = CASE WHEN accepted THEN 'accept' ELSE 'reject' END;
+    CREATE INDEX events_session ON events(session);
+    """,
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
+EVENT_COLUMNS = ("time, kind, claim, speaker, score, threshold, accepted, decision, utterances, seconds, snr_db, mfcc, "
+                 "mfcc_frames, mfcc_ceps, session")
 REFRESH_HISTORY_KEEP = 100  # newest inactive refresh rows kept per speaker (active ones are always kept)
 
 
@@ -179,6 +192,12 @@ class Event:
     mfcc: np.ndarray | None = None  # (<= heatmap.EVENT_MFCC_FRAMES, n_ceps) float16
     time: float = 0.0
     id: int = 0
+    session: str | None = None  # the daemon's session (device/session.py): its one event is updated in place
+    utterances: int = 1  # utterances of the session the decision rests on
+    decision: str = ""  # 'accept' | 'unsure' | 'reject'; "" = derived from `accepted`
+
+    def __post_init__(self) -> None:
+        self.decision = self.decision or ("accept" if self.accepted else "reject")
 
 
 def _blob(vec: np.ndarray) -> bytes:
@@ -359,17 +378,23 @@ class Store:
     # --- events ---------------------------------------------------------------------------------
 
     def add_event(self, event: Event) -> int:
-        """Record a decision and trim the table to the 'event_retention' setting."""
+        """Record a decision and trim the table to the 'event_retention' setting. A decision of a
+        session that already has an event replaces that event's decision (one event per session,
+        so an unsure that is accepted later in the session is one event, not two)."""
         mfcc = None if event.mfcc is None else downsample_mfcc(event.mfcc)
+        values = (event.time or time.time(), event.kind, event.claim, event.speaker, float(event.score),
+                  float(event.threshold), int(event.accepted), event.decision, int(event.utterances),
+                  float(event.seconds), event.snr_db, None if mfcc is None else mfcc.astype("<f2").tobytes(),
+                  0 if mfcc is None else mfcc.shape[0], 0 if mfcc is None else mfcc.shape[1], event.session)
         retention = int(self.get_setting("event_retention", DEFAULT_RETENTION))
         with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO events (time, kind, claim, speaker, score, threshold, accepted, seconds, snr_db, mfcc, "
-                "mfcc_frames, mfcc_ceps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.time or time.time(), event.kind, event.claim, event.speaker, float(event.score),
-                 float(event.threshold), int(event.accepted), float(event.seconds), event.snr_db,
-                 None if mfcc is None else mfcc.astype("<f2").tobytes(),
-                 0 if mfcc is None else mfcc.shape[0], 0 if mfcc is None else mfcc.shape[1]))
+            row = None if event.session is None else db.execute(
+                "SELECT id FROM events WHERE session = ? ORDER BY id DESC LIMIT 1", (event.session,)).fetchone()
+            if row is not None:
+                db.execute(f"UPDATE events SET ({EVENT_COLUMNS}) = ({', '.join('?' * len(values))}) WHERE id = ?",
+                           (*values, row[0]))
+                return int(row[0])
+            cur = db.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(values))})", values)
             event_id = int(cur.lastrowid)
             db.execute("DELETE FROM events WHERE id <= ?", (event_id - retention,))
         return event_id
@@ -377,11 +402,10 @@ class Store:
     def recent_events(self, limit: int = 50, since_id: int = 0) -> list[Event]:
         """Newest first; `since_id` returns only events after that id (for polling)."""
         rows = self._db.execute(
-            "SELECT id, time, kind, claim, speaker, score, threshold, accepted, seconds, snr_db, mfcc, mfcc_frames, "
-            "mfcc_ceps FROM events WHERE id > ? ORDER BY id DESC LIMIT ?", (since_id, limit)).fetchall()
+            f"SELECT id, {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id DESC LIMIT ?", (since_id, limit)).fetchall()
         return [Event(id=r[0], time=r[1], kind=r[2], claim=r[3], speaker=r[4], score=r[5], threshold=r[6],
-                      accepted=bool(r[7]), seconds=r[8], snr_db=r[9],
-                      mfcc=None if r[10] is None else np.frombuffer(r[10], "<f2").reshape(r[11], r[12]))
+                      accepted=bool(r[7]), decision=r[8], utterances=r[9], seconds=r[10], snr_db=r[11],
+                      mfcc=None if r[12] is None else np.frombuffer(r[12], "<f2").reshape(r[13], r[14]), session=r[15])
                 for r in rows]
 
     def count_events(self) -> int:

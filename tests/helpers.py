@@ -112,6 +112,14 @@ def recognize_offline(cfg: Any, audio: np.ndarray, policy: str) -> Any:
         return Recognizer(cfg, store, policy).recognize(audio)
 
 
+def vad_segments(cfg: Any, audio: np.ndarray) -> list[np.ndarray]:
+    """The utterances the daemon's VAD cuts from `audio`, cut offline."""
+    from device.vad import Segmenter
+
+    segmenter = Segmenter(cfg.vad)
+    return segmenter.feed(audio) + segmenter.flush()
+
+
 class ListSource:
     """An audio source that yields `audio` in 30 ms blocks, as fast as it is read."""
 

@@ -91,9 +91,10 @@ def test_events_counts_speakers_and_heatmap(store: Store, tiny_bundle: Path) -> 
     at = page()  # anonymous: decisions without scores, and no closest name for a rejection
     events, counts, speakers = (d.value for d in at.dataframe)
     assert list(events["best match"]) == ["–", "bob", "–", "ann"]
-    assert list(events["decision"]) == ["reject", "accept", "reject", "accept"]
+    assert list(events["decision"]) == ["⛔ reject", "✅ accept", "⛔ reject", "✅ accept"]
+    assert list(events["utterances"]) == [1, 1, 1, 1]
     assert {"length (s)", "SNR (dB)"} <= set(events.columns) and not {"score", "threshold"} & set(events.columns)
-    assert counts.set_index("speaker").loc["ann"].tolist() == [1, 0]
+    assert counts.set_index("speaker").loc["ann"].tolist() == [1, 0, 0]  # accepted, unsure, rejected
     assert list(speakers["name"]) == ["ann", "bob"] and speakers["last seen"].iloc[0] != "–"
     assert len(at.get("vega_lite_chart")) == 1  # the MFCC heatmap only
     admin.set_password(store, "correct horse")
@@ -103,8 +104,26 @@ def test_events_counts_speakers_and_heatmap(store: Store, tiny_bundle: Path) -> 
     events, counts, _ = (d.value for d in at.dataframe)  # the admin sees everything
     assert list(events["best match"]) == ["–", "bob", "ann", "ann"]
     assert {"score", "threshold", "length (s)", "SNR (dB)"} <= set(events.columns)
-    assert counts.set_index("speaker").loc["ann"].tolist() == [1, 1]
+    assert counts.set_index("speaker").loc["ann"].tolist() == [1, 0, 1]
     assert len(at.get("vega_lite_chart")) == 2  # score timeline + MFCC heatmap
+
+
+def test_an_unsure_session_is_one_line_that_names_nobody_to_visitors(store: Store, tiny_bundle: Path) -> None:
+    enroll_fake(store, tiny_bundle, "ann")
+    now = time.time()
+    for utterances, score in enumerate((0.42, 0.47, 0.46), start=1):  # one session heard three times
+        store.add_event(Event("identify", "ann", score, 0.5, False, 2.0, session="s1", decision="unsure",
+                              utterances=utterances, time=now - 3 + utterances))
+    at = page()
+    events, counts, _ = (d.value for d in at.dataframe)
+    assert events[["decision", "utterances", "best match"]].values.tolist() == [["🟡 UNSURE", 3, "–"]]
+    assert counts.to_dict("records") == [{"speaker": "–", "accepted": 0, "unsure": 1, "rejected": 0}]
+    admin.set_password(store, "correct horse")
+    at.run()
+    at.text_input(key="admin_password").input("correct horse")
+    at.button(key="admin_unlock").click().run()
+    events = at.dataframe[0].value  # the admin sees the closest name and the score of the latest decision
+    assert events[["decision", "best match", "score"]].values.tolist() == [["🟡 UNSURE", "ann", 0.46]]
 
 
 def test_threshold_in_force_counts_the_enrolled_and_shows_expected_rates(store: Store, tiny_bundle: Path) -> None:
@@ -172,7 +191,8 @@ def test_health_helpers(tmp_path: Path) -> None:
 def test_todays_counts_ignore_yesterday() -> None:
     now = time.time()
     events = [Event("verify", "ann", 1, 0, True, 1, time=now), Event("verify", "ann", 0, 1, False, 1, time=now - 2 * 86400)]
-    assert todays_counts(events, now).to_dict("records") == [{"speaker": "ann", "accepted": 1, "rejected": 0}]
+    assert todays_counts(events, now).to_dict("records") == [{"speaker": "ann", "accepted": 1, "unsure": 0,
+                                                              "rejected": 0}]
 
 
 def test_admin_reverts_and_holds_refreshes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

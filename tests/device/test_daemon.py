@@ -19,8 +19,7 @@ from device.config import AudioConfig, Config
 from device.daemon import Result, run_daemon
 from device.sources import MicSource
 from device.store import Store
-from device.vad import Segmenter
-from tests.helpers import REPO, ListSource, corpus_speakers, enroll_first_two, recognize_offline, require_module
+from tests.helpers import REPO, ListSource, corpus_speakers, enroll_first_two, recognize_offline, require_module, vad_segments
 
 GAP = np.zeros(16000, np.float32)
 
@@ -30,7 +29,7 @@ def enrolled(tiny_bundle: Path, tiny_corpus: Path, tmp_path_factory: pytest.Temp
     """A store with two corpus speakers enrolled; returns (config, speaker -> files)."""
     speakers = corpus_speakers(tiny_corpus)
     cfg = Config(model=str(tiny_bundle), store=str(tmp_path_factory.mktemp("daemon") / "store.db"), policy="eer",
-                 heartbeat_s=0.2).override(**{"enroll.consistency": -100.0})
+                 heartbeat_s=0.2).override(**{"enroll.consistency": -100.0, "session.gap_s": 0.5})  # one session a clip
     enroll_first_two(cfg, tiny_bundle, speakers)
     return cfg, speakers
 
@@ -52,18 +51,12 @@ def test_events_and_a_bad_utterance(enrolled: tuple[Config, dict]) -> None:
         assert events[0].mfcc is not None and events[0].mfcc.shape[1] == 20
         assert store.status()["state"] == "stopped" and store.status()["errors"] == 1
     # Each decision is the one the Recognizer gives the same VAD segment offline (the NaN one errs).
-    segments = segment(cfg, stream)
+    segments = vad_segments(cfg, stream)
     assert len(segments) == 4
     expected = [recognize_offline(cfg, segments[i], "eer") for i in (0, 2, 3)]
     assert [(r.kind, r.decision.label, r.decision.speaker) for r in results] == \
         [(e.kind, e.decision.label, e.decision.speaker) for e in expected]
     assert [r.decision.score for r in results] == pytest.approx([e.decision.score for e in expected], abs=1e-4)
-
-
-def segment(cfg: Config, audio: np.ndarray) -> list[np.ndarray]:
-    """The utterances the daemon's VAD cuts from `audio`, cut offline."""
-    segmenter = Segmenter(cfg.vad)
-    return segmenter.feed(audio) + segmenter.flush()
 
 
 class FlakyStream:
@@ -126,7 +119,7 @@ def test_sigterm_stops_cleanly(enrolled: tuple[Config, dict], tmp_path: Path) ->
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = json.loads(proc.stdout.readline())
-        want = recognize_offline(cfg, segment(cfg, load_audio(wav))[0], "eer")
+        want = recognize_offline(cfg, vad_segments(cfg, load_audio(wav))[0], "eer")
         assert (first["kind"], first["decision"], first["speaker"]) == ("identify", want.decision.label, want.decision.speaker)
         assert first["score"] == pytest.approx(want.decision.score, abs=1e-3)
         start = time.monotonic()

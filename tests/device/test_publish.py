@@ -33,15 +33,18 @@ from tests.helpers import DEVICE_PY, REPO
 
 CLIPS = REPO / "device" / "demo_clips"
 SHIPPED = REPO / "models" / "default"
-DECISION_KEYS = {"time", "device", "kind", "decision", "accepted", "speaker", "claim", "score", "threshold", "margin"}
+DECISION_KEYS = {"time", "device", "kind", "decision", "accepted", "speaker", "claim", "score", "threshold", "margin",
+                 "utterances", "session", "final"}
 GAP = np.zeros(16000, np.float32)
+ONE_EACH = 0.5  # session.gap_s shorter than GAP: every clip is its own session (tests/device/test_sessions.py: sessions)
 
 
-def decision(score: float, speaker: str = "alan", accepted: bool = True, kind: str = "identify") -> dict:
+def decision(score: float, speaker: str = "alan", accepted: bool = True, kind: str = "identify",
+             label: str | None = None) -> dict:
     """A decision dict as Result.to_dict() makes it (plus fields that must never be published)."""
-    return {"kind": kind, "decision": "accept" if accepted else "reject", "accepted": accepted, "speaker": speaker,
-            "claim": speaker if kind == "verify" else None, "score": score, "threshold": 0.5, "margin": score - 0.5,
-            "seconds": 2.0, "speech_seconds": 1.5, "snr_db": 30.0,
+    return {"kind": kind, "decision": label or ("accept" if accepted else "reject"), "accepted": accepted,
+            "speaker": speaker, "claim": speaker if kind == "verify" else None, "score": score, "threshold": 0.5,
+            "margin": score - 0.5, "utterances": 1, "session": None, "seconds": 2.0, "speech_seconds": 1.5, "snr_db": 30.0,
             "embedding": [0.1] * 128, "features": [[1.0] * 20] * 50, "audio": "UklGRg=="}
 
 
@@ -138,11 +141,19 @@ def test_message_is_an_allow_list() -> None:
     msg = decision_message({**decision(0.8123456), "time": 1700000000.5}, "pi")
     assert set(msg) == DECISION_KEYS
     assert msg == {"time": 1700000000.5, "device": "pi", "kind": "identify", "decision": "accept", "accepted": True,
-                   "speaker": "alan", "claim": None, "score": 0.8123, "threshold": 0.5, "margin": 0.3123}
+                   "speaker": "alan", "claim": None, "score": 0.8123, "threshold": 0.5, "margin": 0.3123,
+                   "utterances": 1, "session": None, "final": True}  # the CLI's decisions are final
     # an unknown voice names nobody, not even the closest profile; a failed verify keeps its claim
     assert decision_message(decision(0.2, accepted=False), "pi")["speaker"] == "unknown"
     failed = decision_message(decision(0.2, "bdl", accepted=False, kind="verify"), "pi")
     assert (failed["speaker"], failed["claim"], failed["decision"]) == ("unknown", "bdl", "reject")
+    # unsure is its own answer and names nobody either; a label contradicting `accepted` is refused
+    unsure = decision_message({**decision(0.45, accepted=False, label="unsure"), "utterances": 3, "session": "ab12",
+                               "final": False}, "pi")
+    assert {k: unsure[k] for k in ("decision", "accepted", "speaker", "utterances", "session", "final")} == {
+        "decision": "unsure", "accepted": False, "speaker": "unknown", "utterances": 3, "session": "ab12", "final": False}
+    with pytest.raises(ValueError, match="does not agree"):
+        decision_message(decision(0.45, accepted=False, label="accept"), "pi")
     assert slug("alan") == "alan" and slug("Zoë O'Neil").startswith("zo_o_neil_") and slug("Zoë") != slug("zoe")
 
 
@@ -151,7 +162,8 @@ def test_message_is_an_allow_list() -> None:
 
 def test_daemon_publishes_decisions_health_and_discovery(broker: Broker, shipped: Config) -> None:
     listener = Listener(broker.port, ["speakerid/#"], client_id="t-daemon")
-    cfg = shipped.override(**{"mqtt.host": "127.0.0.1", "mqtt.port": broker.port, "mqtt.device_id": "testpi"})
+    cfg = shipped.override(**{"mqtt.host": "127.0.0.1", "mqtt.port": broker.port, "mqtt.device_id": "testpi",
+                              "session.gap_s": ONE_EACH})
     clips = [load_audio(CLIPS / f"{who}-test-1.flac") for who in ("alan", "bdl", "clb")]
     stream = np.concatenate([GAP, clips[0], GAP, clips[1], GAP, clips[2], GAP])
 
@@ -166,16 +178,20 @@ def test_daemon_publishes_decisions_health_and_discovery(broker: Broker, shipped
 
     counters = run_daemon(cfg, Source(), threading.Event())
     assert counters.utterances == 3 and counters.errors == 0
-    listener.wait(lambda: len(listener.on("speakerid/testpi/decision")) == 3, what="three decisions")
-    got = payloads(listener, "speakerid/testpi/decision")
-    assert all(set(d) == DECISION_KEYS for d in got)
+    listener.wait(lambda: len(listener.on("speakerid/testpi/decision")) == 6, what="three decisions and their finals")
+    published = payloads(listener, "speakerid/testpi/decision")
+    assert all(set(d) == DECISION_KEYS for d in published)
+    got = published[::2]  # each session's decision, then the same again as final when the gap has passed
+    assert [d["final"] for d in published] == [False, True] * 3
+    assert [{**d, "final": False, "time": 0} for d in published[1::2]] == [{**d, "time": 0} for d in got]
+    assert len({d["session"] for d in got}) == 3 and all(d["utterances"] == 1 for d in got)
     assert [(d["kind"], d["speaker"], d["decision"], d["device"]) for d in got] == [
         ("identify", "alan", "accept", "testpi"), ("identify", "bdl", "accept", "testpi"),
         ("identify", "unknown", "reject", "testpi")]
     assert all(d["score"] >= d["threshold"] for d in got[:2]) and got[2]["score"] < got[2]["threshold"]
     assert all(abs(d["margin"] - (d["score"] - d["threshold"])) < 2e-4 for d in got)
-    assert [m.payload for m in listener.on("speakerid/testpi/presence/alan")] == [b"ON"]
-    assert [m.payload for m in listener.on("speakerid/testpi/presence/bdl")] == [b"ON"]
+    assert [m.payload for m in listener.on("speakerid/testpi/presence/alan")] == [b"ON", b"ON"]  # decision, final
+    assert [m.payload for m in listener.on("speakerid/testpi/presence/bdl")] == [b"ON", b"ON"]
     assert [m.payload for m in listener.on("speakerid/testpi/status")] == [b"online", b"offline"]  # a clean stop
     # no audio, MFCCs or embeddings: every message is a short JSON or a word
     assert max(len(m.payload) for m in listener.messages) < 400
@@ -183,14 +199,20 @@ def test_daemon_publishes_decisions_health_and_discovery(broker: Broker, shipped
     configs = {t: json.loads(p) for t, p in retained(broker.port, "homeassistant/#").items()}
     node = "homeassistant/{}/speakerid_testpi/{}/config"
     assert set(configs) == {node.format("binary_sensor", "person_alan"), node.format("binary_sensor", "person_bdl"),
-                            node.format("sensor", "last_speaker"), node.format("binary_sensor", "daemon")}
+                            node.format("sensor", "last_speaker"), node.format("sensor", "last_decision"),
+                            node.format("binary_sensor", "daemon")}
     assert [p for t, c in configs.items() for p in problems(t, c)] == []
     alan = configs[node.format("binary_sensor", "person_alan")]
     assert (alan["name"], alan["device_class"], alan["state_topic"], alan["availability_topic"]) == (
         "alan", "presence", "speakerid/testpi/presence/alan", "speakerid/testpi/status")
+    last = configs[node.format("sensor", "last_decision")]
+    assert (last["name"], last["device_class"], last["options"], last["state_topic"], last["value_template"],
+            last["json_attributes_topic"]) == ("Last decision", "enum", ["accept", "unsure", "reject"],
+                                               "speakerid/testpi/decision", "{{ value_json.decision }}",
+                                               "speakerid/testpi/decision")
     with Store(cfg.store_path, readonly=True) as store:
         mqtt = store.status()["integrations"]["mqtt"]
-    assert (mqtt["published"], mqtt["queued"], mqtt["dropped"], mqtt["connected"]) == (3, 0, 0, False)
+    assert (mqtt["published"], mqtt["queued"], mqtt["dropped"], mqtt["connected"]) == (6, 0, 0, False)
     assert time.time() - mqtt["last_publish"] < 60
     listener.close()
 
@@ -199,7 +221,7 @@ def test_daemon_keeps_deciding_with_the_broker_down(shipped: Config) -> None:
     cfg = shipped.override(**{"mqtt.host": "127.0.0.1", "mqtt.port": free_port(), "mqtt.device_id": "downpi",
                               "mqtt.queue": 2, "webhook.url": f"http://127.0.0.1:{free_port()}/",
                               "webhook.secret_file": str(secret_file(shipped.store_path.parent / "hook.secret", "k")),
-                              "webhook.queue": 2, "webhook.retries": 50})
+                              "webhook.queue": 2, "webhook.retries": 50, "session.gap_s": ONE_EACH})
     clips = [load_audio(CLIPS / f"{who}-test-{i}.flac") for i in (1, 2) for who in ("alan", "bdl")]
     stream = np.concatenate([x for clip in clips for x in (GAP, clip)] + [GAP])
 
@@ -220,10 +242,11 @@ def test_daemon_keeps_deciding_with_the_broker_down(shipped: Config) -> None:
     with Store(cfg.store_path, readonly=True) as store:
         assert store.count_events() - before == 4
         integrations = store.status()["integrations"]
+    # 8 messages: each of the 4 sessions' decision and its final
     assert {k: integrations["mqtt"][k] for k in ("connected", "published", "queued", "dropped")} == {
-        "connected": False, "published": 0, "queued": 2, "dropped": 2}
-    webhook = integrations["webhook"]  # one decision in its retry loop, two queued, the oldest one dropped
-    assert (webhook["published"], webhook["queued"] + webhook["dropped"] + webhook["failed"]) == (0, 4)
+        "connected": False, "published": 0, "queued": 2, "dropped": 6}
+    webhook = integrations["webhook"]  # one message in its retry loop, two queued, the oldest ones dropped
+    assert (webhook["published"], webhook["queued"] + webhook["dropped"] + webhook["failed"]) == (0, 8)
     assert webhook["queued"] <= 3 and webhook["dropped"] >= 1
 
 
@@ -242,7 +265,7 @@ def test_last_will_says_offline_after_kill_9(broker: Broker, shipped: Config, tm
         assert [m.payload for m in listener.on("speakerid/willpi/status")] == [b"online"]
         first = payloads(listener, "speakerid/willpi/decision")[0]  # alan's clip is near the far1 threshold:
         assert first["kind"] == "identify" and first["speaker"] in ("alan", "unknown")  # either way, a decision
-        assert (first["speaker"] == "unknown") == (first["decision"] == "reject")
+        assert (first["speaker"] == "unknown") == (first["decision"] != "accept")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         listener.wait(lambda: len(listener.on("speakerid/willpi/status")) == 2, timeout=10, what="the last will")
@@ -341,7 +364,7 @@ def test_discovery_follows_enrollment_and_clears_stale_configs(broker: Broker) -
         zoe = people()["Zoë O'Neil"]
         assert zoe["off_delay"] == 90 and zoe["device"]["identifiers"] == ["speakerid_testpi"]
         assert zoe["state_topic"] == f"speakerid/testpi/presence/{slug('Zoë O' + chr(39) + 'Neil')}"
-        assert len({c["unique_id"] for c in configs.values()}) == len(configs) == 3
+        assert len({c["unique_id"] for c in configs.values()}) == len(configs) == 4  # Zoë, last speaker and decision, daemon
     finally:
         publisher.close(1.0)
 

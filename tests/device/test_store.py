@@ -13,7 +13,7 @@ import pytest
 
 from device.heatmap import downsample_mfcc
 from device.profile_export import export_profiles, import_profiles
-from device.store import SCHEMA_VERSION, Event, Sample, Speaker, Store, StoreError
+from device.store import MIGRATIONS, SCHEMA_VERSION, Event, Sample, Speaker, Store, StoreError
 
 SHA = "a" * 64
 
@@ -154,3 +154,38 @@ def test_downsample_averages_consecutive_frames() -> None:
     want = np.stack([x[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])]).astype(np.float16)
     assert got.shape == (100, 20) and got.dtype == np.float16
     assert np.array_equal(got, want)
+
+
+def test_a_session_is_one_event_updated_in_place(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.set_setting("event_retention", 3)
+        mfcc = np.zeros((50, 20), np.float32)
+        first = store.add_event(Event("identify", "ann", 0.40, 0.5, False, 2.0, mfcc=mfcc, session="s1", decision="unsure",
+                                      time=100.0))
+        later = store.add_event(Event("identify", "ann", 0.62, 0.5, True, 3.5, mfcc=mfcc + 1, session="s1", utterances=2,
+                                      time=104.0))
+        assert later == first and store.count_events() == 1
+        (event,) = store.recent_events()
+        assert (event.decision, event.accepted, event.utterances, event.score, event.seconds, event.time) == (
+            "accept", True, 2, 0.62, 3.5, 104.0)
+        assert float(event.mfcc[0, 0]) == 1.0  # the latest utterance's MFCCs
+        # decisions without a session insert as before, and retention counts events, not decisions
+        ids = [store.add_event(Event("verify", "ann", 0.1, 0.5, False, 1.0, claim="ann")) for _ in range(3)]
+        assert store.count_events() == 3 and [e.id for e in store.recent_events()] == ids[::-1]
+        assert store.add_event(Event("identify", None, 0.1, 0.5, False, 1.0, session="s1")) > ids[-1]  # s1 was trimmed
+
+
+def test_migration_keeps_events_and_derives_their_labels(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    previous = next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN session" in script)  # before sessions
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:previous]:
+            db.executescript(script)
+        db.executemany("INSERT INTO events (time, kind, claim, speaker, score, threshold, accepted, seconds) "
+                       "VALUES (?, 'identify', NULL, ?, ?, 0.5, ?, 2.0)", [(1.0, "ann", 0.7, 1), (2.0, "bob", 0.2, 0)])
+        db.execute(f"PRAGMA user_version = {previous}")
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        events = store.recent_events()
+    assert [(e.speaker, e.accepted, e.decision, e.utterances, e.session) for e in events] == [
+        ("bob", False, "reject", 1, None), ("ann", True, "accept", 1, None)]
