@@ -9,7 +9,8 @@ import pandas as pd
 
 from device.store import Event, Speaker
 
-SHOWN = {"accept": "✅ accept", "unsure": "🟡 UNSURE", "reject": "⛔ reject"}  # an unsure decision stands out
+ICONS = {"accept": "✅", "unsure": "🟡", "reject": "⛔"}
+SHOWN = {label: f"{ICONS[label]} {'UNSURE' if label == 'unsure' else label}" for label in ICONS}  # unsure stands out
 
 
 def public(events: list[Event]) -> list[Event]:

@@ -18,6 +18,7 @@ import streamlit as st
 
 from app.admin_panel import is_admin
 from app.resources import load_bundle
+from app.tables import ICONS
 from device.audio import AudioError, load_audio
 from device.bundle import BundleError
 from device.config import Config
@@ -66,8 +67,13 @@ def try_it(cfg: Config, store: Store) -> None:
         _show_decision(result, wait)
 
 
-BOXES = {"accept": st.success, "unsure": st.info, "reject": st.warning}
 UNSURE_HINT = " (close: a longer recording may settle it)"
+
+
+def _box(label: str, text: str) -> None:
+    """Accept green, unsure and reject as warnings with the events table's icons."""
+    (st.success if label == "accept" else st.warning)(text + (UNSURE_HINT if label == "unsure" else ""),
+                                                      icon=ICONS[label])
 
 
 def _show_decision(result: Result, wait: float) -> None:
@@ -77,7 +83,7 @@ def _show_decision(result: Result, wait: float) -> None:
         text = f"**{d.label.upper()}** — {'this is' if d.accepted else 'not recognised as'} the claimed speaker"
     else:
         text = f"**{d.label.upper()}** — {'an enrolled speaker' if d.accepted else 'not recognised'}"
-    BOXES[d.label](text + (UNSURE_HINT if d.unsure else ""))
+    _box(d.label, text)
     st.write(f"{result.speech_seconds:.1f} s of speech in {result.seconds:.1f} s"
              + (f"; the next try is answered in {wait:.0f} s" if wait else ""))
 
@@ -87,7 +93,7 @@ def _show_all(result: Result) -> None:
     who = d.speaker or "nobody"
     text = (f"**{d.label.upper()}** — {who}" if d.accepted or result.kind == "verify"
             else f"**{d.label.upper()}** — unknown (closest {who})")
-    BOXES[d.label](text + (UNSURE_HINT if d.unsure else ""))
+    _box(d.label, text)
     snr = "–" if result.snr_db is None else f"{result.snr_db:.0f} dB"
     st.write(f"score {d.score:+.3f} against threshold {d.threshold:+.3f} (margin {d.margin:+.3f}); "
              f"{result.speech_seconds:.1f} s of speech in {result.seconds:.1f} s, SNR {snr}")

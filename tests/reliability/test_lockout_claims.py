@@ -38,7 +38,8 @@ def device(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tv = [p for voice in TELEVISION for p in render(voice, root / voice, 2, seed=5)]
     config = root / "device.toml"
     config.write_text(f'model = "{REPO / DEFAULT_MODEL}"\nstore = "{root / "store.db"}"\nclaimed = ["{OWNER}"]\n'
-                      f"[lockout]\nmax_failures = {MAX_FAILURES}\nwindow_s = 600\ncooldown_s = 600\n")
+                      f"[lockout]\nmax_failures = {MAX_FAILURES}\nwindow_s = 600\ncooldown_s = 600\n"
+                      "[session]\ngap_s = 0.5\n")  # every recording its own session, as each is one person
     proc = run([DEVICE_PY, "-m", "device", "enroll", OWNER, "--files", *owner[:4], "--config", config], timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return {"config": config, "store": root / "store.db", "owner": owner[4:], "tv": tv}
