@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from device.calibration import Calibration, CalibrationError, EvidenceCalibration, household_target
+from device.calibration import Calibration, CalibrationError, EvidenceCalibration, RoomCalibration, household_target
 from device.features import FeatureConfig, FeatureConfigError
 from device.policies import POLICIES  # noqa: F401  (re-exported: the names live in device/policies.py)
 from device.scoring import unit
@@ -79,13 +79,19 @@ class Bundle:
     def asnorm_top_k(self) -> int:
         return int(self.meta.get("cohort", {}).get("top_k", 50)) if self.meta.get("cohort") else 0
 
-    def threshold(self, policy: str | float, enrolled: int = 1, utterances: int = 1) -> float:
+    @property
+    def room(self) -> RoomCalibration | None:
+        """The calibration of room-centred scores (device/room.py); None: this bundle is never centred."""
+        return self.evidence.room if self.evidence is not None else None
+
+    def threshold(self, policy: str | float, enrolled: int = 1, utterances: int = 1, room: bool = False) -> float:
         """Decision threshold for a policy name (device.policies.POLICIES) or an explicit number.
 
         With a score calibration, a false-accept policy ('far1') is the chance that a stranger's
         attempt is accepted as any of the `enrolled` people compared, so the threshold rises with
         it; 'eer' is the calibration set's equal-error threshold. Both are read from the table of
-        the evidence the decision rests on (`utterances` fused in one session)."""
+        the evidence the decision rests on (`utterances` fused in one session; `room`: scores
+        centred on the room, device/room.py)."""
         if isinstance(policy, (int, float)) and not isinstance(policy, bool):
             return float(policy)
         try:
@@ -93,7 +99,7 @@ class Bundle:
         except (TypeError, ValueError):
             pass
         if self.evidence is not None:
-            calibration = self.evidence.at(utterances)
+            calibration = self.evidence.at(utterances, room)
             target = household_target(str(policy))
             if target is not None:
                 return calibration.threshold_for_household(target, enrolled)
@@ -105,19 +111,21 @@ class Bundle:
                               f"(known: {', '.join(sorted(table)) or 'none'})")
         return float(table[policy])
 
-    def unsure_threshold(self, accept: float, unsure_far: float, enrolled: int = 1, utterances: int = 1) -> float:
+    def unsure_threshold(self, accept: float, unsure_far: float, enrolled: int = 1, utterances: int = 1,
+                         room: bool = False) -> float:
         """The lower edge of the "unsure" band below `accept`: the score a stranger's attempt reaches
         as anyone of `enrolled` with chance `unsure_far`. No band (= `accept`) without a calibration."""
         if self.evidence is None or unsure_far <= 0:
             return accept
-        return min(accept, self.evidence.at(utterances).threshold_for_household(unsure_far, enrolled))
+        return min(accept, self.evidence.at(utterances, room).threshold_for_household(unsure_far, enrolled))
 
-    def operating_point(self, policy: str | float, enrolled: int = 1, utterances: int = 1) -> dict[str, Any]:
+    def operating_point(self, policy: str | float, enrolled: int = 1, utterances: int = 1,
+                        room: bool = False) -> dict[str, Any]:
         """The threshold in force for `policy` with `enrolled` people on `utterances` fused, and what
         the calibration measured at it (None where the bundle has no score calibration)."""
-        threshold = self.threshold(policy, enrolled, utterances)
-        rates = self.evidence.at(utterances).rates(threshold, enrolled) if self.evidence is not None else None
-        return {"policy": str(policy), "enrolled": int(enrolled), "utterances": int(utterances),
+        threshold = self.threshold(policy, enrolled, utterances, room)
+        rates = self.evidence.at(utterances, room).rates(threshold, enrolled) if self.evidence is not None else None
+        return {"policy": str(policy), "enrolled": int(enrolled), "utterances": int(utterances), "room": room,
                 "scoring": self.scoring, "threshold": round(threshold, 4),
                 "expected": rates and {k: round(v, 4) for k, v in rates.items()}}
 

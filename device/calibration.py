@@ -98,37 +98,79 @@ class Calibration:
                 "false_reject": frr}
 
 
+def _levels(blocks: dict[str, Any], first: Calibration | None, where: str) -> dict[int, Calibration]:
+    """{utterances: Calibration} from a `by_utterances` block (plus `first` as level 1)."""
+    levels = {} if first is None else {1: first}
+    for key, block in (blocks or {}).items():
+        try:
+            n = int(key)
+        except ValueError:
+            raise CalibrationError(f"{where}: {key!r} is not a number of utterances") from None
+        level = Calibration.from_dict(block)
+        lowest = 1 if first is None else 2
+        if n < lowest or (first is not None and level.scoring != first.scoring):
+            raise CalibrationError(f"{where}.{key}: must be {lowest} or more utterances"
+                                   + (f" with {first.scoring} scoring" if first is not None else ""))
+        levels[n] = level
+    if 1 not in levels:
+        raise CalibrationError(f"{where}: needs level 1 (a single utterance)")
+    return dict(sorted(levels.items()))
+
+
+def _at(levels: dict[int, Calibration], utterances: int) -> Calibration:
+    """The calibration for a decision on `utterances` utterances (the largest level at most that)."""
+    return levels[max(k for k in levels if k <= max(int(utterances), 1))]
+
+
+@dataclass(frozen=True)
+class RoomCalibration:
+    """Cosine scores centred on the room (device/room.py): the estimate's parameters and its levels."""
+
+    blend: float
+    prior_utterances: float
+    levels: dict[int, Calibration]
+
+    def at(self, utterances: int = 1) -> Calibration:
+        return _at(self.levels, utterances)
+
+
 @dataclass(frozen=True)
 class EvidenceCalibration:
-    """The calibrations of one bundle by evidence: `levels[n]` for decisions on n utterances."""
+    """The calibrations of one bundle by evidence: `levels[n]` for decisions on n utterances, and
+    the same for room-centred scores where the bundle has them."""
 
     levels: dict[int, Calibration]
     same_speaker: float | None = None  # cosine between two utterances of one person; None: no session check
+    room: RoomCalibration | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvidenceCalibration:
-        levels = {1: Calibration.from_dict(d)}
-        for key, block in (d.get("by_utterances") or {}).items():
-            try:
-                n = int(key)
-            except ValueError:
-                raise CalibrationError(f"score_calibration.by_utterances: {key!r} is not a number of utterances") from None
-            level = Calibration.from_dict(block)
-            if n < 2 or level.scoring != levels[1].scoring:
-                raise CalibrationError(f"score_calibration.by_utterances.{key}: must be 2 or more utterances "
-                                       f"with {levels[1].scoring} scoring")
-            levels[n] = level
+        levels = _levels(d.get("by_utterances") or {}, Calibration.from_dict(d), "score_calibration.by_utterances")
         same = d.get("same_speaker")
         try:
             same_speaker = None if same is None else float(same["threshold"])
         except (KeyError, TypeError, ValueError):
             raise CalibrationError("score_calibration.same_speaker: needs a numeric 'threshold'") from None
-        return cls(dict(sorted(levels.items())), same_speaker)
+        return cls(levels, same_speaker, _room(d.get("room"), levels[1].scoring))
 
-    def at(self, utterances: int = 1) -> Calibration:
-        """The calibration for a decision on `utterances` utterances (the largest level at most that)."""
-        n = max(k for k in self.levels if k <= max(int(utterances), 1))
-        return self.levels[n]
+    def at(self, utterances: int = 1, room: bool = False) -> Calibration:
+        """The calibration for a decision on `utterances` utterances (room-centred scores with `room`)."""
+        if room and self.room is None:
+            raise CalibrationError("this bundle has no calibration for room-centred scores")
+        return self.room.at(utterances) if room else _at(self.levels, utterances)
+
+
+def _room(block: Any, scoring: str) -> RoomCalibration | None:
+    if block is None:
+        return None
+    try:
+        blend, prior = float(block["blend"]), float(block["prior_utterances"])
+        levels = _levels(block["by_utterances"], None, "score_calibration.room.by_utterances")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CalibrationError(f"score_calibration.room: missing or malformed field ({exc})") from None
+    if scoring != "cosine" or any(c.scoring != "cosine" for c in levels.values()) or not 0 <= blend <= 1 or prior < 0:
+        raise CalibrationError("score_calibration.room: cosine scoring only, blend in [0, 1], prior_utterances >= 0")
+    return RoomCalibration(blend, prior, levels)
 
 
 def household_target(policy: str) -> float | None:

@@ -105,6 +105,15 @@ class RefreshConfig:
             raise ConfigError(f"refresh.min_similarity must be in (0, 1], got {self.min_similarity}")
 
 
+@dataclass
+class RoomConfig:
+    """Room adaptation (device/room.py): centre embeddings on what this device hears, for bundles
+    calibrated for it (others are never centred). Off by default: on the development set's
+    calibration half it helped noisy rooms but not clean speech or channels (docs/GENERALISATION.md)."""
+
+    enabled: bool = False
+
+
 _TOPIC_BAD = ("+", "#", "\0")
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
@@ -182,6 +191,7 @@ class Config:
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     lockout: LockoutConfig = field(default_factory=LockoutConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
+    room: RoomConfig = field(default_factory=RoomConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)

@@ -23,6 +23,7 @@ from device.config import Config
 from device.embedder import Embedder
 from device.lockout import Lockout, locked_speakers
 from device.refresh import ProfileRefresher, RefreshOutcome, refresh_threshold
+from device.room import RoomEstimate, centred
 from device.scoring import Decision, Scorer, identify, verify
 from device.session import SessionTracker
 from device.store import Event, Store
@@ -85,6 +86,7 @@ class Recognizer:
         self.scorer = Scorer.for_bundle(self.bundle)
         self.lockout = Lockout(store, cfg.lockout)
         self.refresher = ProfileRefresher(store, cfg.refresh, str(self.bundle.meta["sha256"]))
+        self.room = self._room_estimate() if cfg.room.enabled and self.bundle.room is not None else None
         self.policy_override = policy
         self.policy_in_use = self.policy  # the policy of the latest decision (readable from any thread)
         self.bundle.threshold(self.policy_in_use)  # fail now, not on the first utterance
@@ -94,6 +96,17 @@ class Recognizer:
     @property
     def model_sha(self) -> str:
         return str(self.bundle.meta["sha256"])
+
+    @property
+    def _room_key(self) -> str:
+        return f"room:{self.model_sha[:16]}"
+
+    def _room_estimate(self) -> RoomEstimate:
+        """This device's estimate of its room for this bundle, continued from the store."""
+        calibration, cohort = self.bundle.room, self.bundle.cohort
+        cohort_mean = np.mean(cohort, axis=0) if cohort is not None else np.zeros(self.bundle.embedding_dim, np.float32)
+        return RoomEstimate.restore(cohort_mean, calibration.blend, calibration.prior_utterances,
+                                    self.store.get_setting(self._room_key))
 
     @property
     def policy(self) -> str:
@@ -146,6 +159,9 @@ class Recognizer:
             emb = self.embedder.embed_audio(audio)
             frames, voiced = frame_labels(audio, self.cfg.vad.aggressiveness)
         speech = speech_seconds(voiced)
+        if learn and self.room is not None:
+            self.room.hear(emb.vector)
+            self.store.set_setting(self._room_key, self.room.to_dict())
         evidence, utterances, session_id = emb.vector, 1, None
         if sessions is not None:
             session, _ = sessions.add(emb.vector, speech, time.time() if now is None else now)
@@ -164,17 +180,24 @@ class Recognizer:
     def refresh(self, decision: Decision, vector: np.ndarray, enrolled: int, utterances: int) -> RefreshOutcome:
         """Offer an accepted utterance's own embedding to its speaker's profile (device/refresh.py):
         taken only when the decision clears the stricter refresh policy for its evidence."""
-        threshold = refresh_threshold(self.bundle, self.cfg.refresh.policy, enrolled, decision.threshold, utterances)
+        threshold = refresh_threshold(self.bundle, self.cfg.refresh.policy, enrolled, decision.threshold, utterances,
+                                      self.room is not None)
         return self.refresher.consider(decision.speaker, vector, decision.score, threshold, unsure=decision.unsure,
                                        locked=decision.speaker in locked_speakers(self.store))
 
     def decide(self, candidates: dict[str, np.ndarray], evidence: np.ndarray, utterances: int = 1,
                verifying: bool = False) -> Decision:
         """The decision on a (fused) embedding at the policy in force for this many candidates and
-        this much evidence, with the "unsure" band below the accept threshold."""
+        this much evidence, with the "unsure" band below the accept threshold; with room adaptation
+        both sides are centred on the room first and the room-centred calibration decides."""
         self.policy_in_use = self.policy
-        threshold = self.bundle.threshold(self.policy_in_use, enrolled=len(candidates), utterances=utterances)
-        unsure = self.bundle.unsure_threshold(threshold, self.cfg.session.unsure_far, len(candidates), utterances)
+        room = self.room is not None
+        if room:
+            centre = self.room.centre()
+            candidates = {name: centred(p, centre) for name, p in candidates.items()}
+            evidence = centred(evidence, centre)
+        threshold = self.bundle.threshold(self.policy_in_use, len(candidates), utterances, room)
+        unsure = self.bundle.unsure_threshold(threshold, self.cfg.session.unsure_far, len(candidates), utterances, room)
         if len(candidates) == 1 and verifying:
             name, profile = next(iter(candidates.items()))
             return verify(self.scorer, profile, evidence, name, threshold, unsure)

@@ -58,10 +58,11 @@ def profile_of(vectors: Sequence[np.ndarray]) -> np.ndarray:
     return unit(np.mean(np.stack(vectors), axis=0))
 
 
-def refresh_threshold(bundle: Bundle, policy: str, enrolled: int, accept_threshold: float, utterances: int = 1) -> float:
+def refresh_threshold(bundle: Bundle, policy: str, enrolled: int, accept_threshold: float, utterances: int = 1,
+                      room: bool = False) -> float:
     """The score a refresh needs: the refresh policy's threshold for the evidence the decision rests
-    on (`utterances` of a session), never below the accept threshold."""
-    return max(bundle.threshold(policy, enrolled, utterances), accept_threshold)
+    on (`utterances` of a session; `room`: room-centred scores), never below the accept threshold."""
+    return max(bundle.threshold(policy, enrolled, utterances, room), accept_threshold)
 
 
 class ProfileRefresher:

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import norm as gauss
 from sklearn.linear_model import LogisticRegression
 
+from device import room
 from device.audio import load_audio
 from device.bundle import Bundle, sha256_file
 from device.calibration import Calibration
@@ -101,13 +102,13 @@ def dev_calibration(embedder, dev: Path, cohort: np.ndarray, owners: list[str], 
     levels = {n: evidence.session_trials(people, vecs, n) for n in evidence.LEVELS}
     single = levels[1]
     cos, asn = single.scores(), single.scores(cohort, top_k, owners)
-    calibration, report = choose(single.labels, cos, asn)
+    calibration, report = choose(single.labels, cos, asn, single.family)
     use_cohort = cohort if calibration.scoring == "asnorm" else None
     block = calibration.to_dict()
     block["by_utterances"], report["by_utterances"] = {}, {}
     for n, trials in levels.items():
         scores = trials.scores(use_cohort, top_k, owners)
-        fitted = calibration if n == 1 else fit(trials.labels, scores, calibration.scoring)
+        fitted = calibration if n == 1 else fit(trials.labels, scores, calibration.scoring, trials.family)
         if n > 1:
             block["by_utterances"][str(n)] = fitted.to_dict()
         report["by_utterances"][str(n)] = {
@@ -115,6 +116,8 @@ def dev_calibration(embedder, dev: Path, cohort: np.ndarray, owners: list[str], 
             "families": {f: round(eer(trials.labels[trials.family == f], scores[trials.family == f])[0], 3)
                          for f in evidence.FAMILIES}}
     block["same_speaker"] = report["same_speaker"] = evidence.same_speaker_threshold(people, vecs)
+    if calibration.scoring == "cosine":
+        block["room"], report["room"] = room_calibration(people, vecs, cohort)
     report["trials"] = {"half": half, "people": len(people), "families": list(evidence.FAMILIES),
                         "per_level": {str(n): int(t.labels.size) for n, t in levels.items()}}
     return block, report, legacy_thresholds(single.labels, cos, asn)
@@ -131,13 +134,16 @@ def tail_threshold(nontarget: np.ndarray, far: float) -> float:
     return float(np.quantile(s, 1 - f0) + np.std(s) * (gauss.ppf(1 - far) - gauss.ppf(1 - f0)))
 
 
-def fit(labels: np.ndarray, scores: np.ndarray, scoring: str) -> Calibration:
-    """Logistic-regression LLR (classes weighted equally) and the threshold table of `scores`."""
+def fit(labels: np.ndarray, scores: np.ndarray, scoring: str, families: np.ndarray | None = None) -> Calibration:
+    """Logistic-regression LLR (classes weighted equally) and the threshold table of `scores`. With
+    `families` (the condition of each trial) every tabled false-accept rate holds in the worst
+    family: the device cannot tell a quiet kitchen from a noisy one before it decides."""
     labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=np.float64)
     lr = LogisticRegression(C=1e6, class_weight="balanced").fit(scores[:, None], labels)
     slope, offset = float(lr.coef_[0, 0]), float(lr.intercept_[0])
     nontarget, target = scores[labels == 0], scores[labels == 1]
-    thresholds = np.maximum.accumulate([tail_threshold(nontarget, f) for f in FAR_GRID])
+    groups = [nontarget] if families is None else [nontarget[families[labels == 0] == f] for f in np.unique(families)]
+    thresholds = np.maximum.accumulate([max(tail_threshold(g, f) for g in groups) for f in FAR_GRID])
     thresholds, first = np.unique(thresholds, return_index=True)
     far = FAR_GRID[first]
     frr = np.array([np.mean(target < t) for t in thresholds])
@@ -162,11 +168,12 @@ def min_cllr(labels: np.ndarray, scores: np.ndarray) -> float:
     return cllr(labels, llr)
 
 
-def choose(labels: np.ndarray, cos: np.ndarray, asn: np.ndarray | None) -> tuple[Calibration, dict]:
+def choose(labels: np.ndarray, cos: np.ndarray, asn: np.ndarray | None,
+           families: np.ndarray | None = None) -> tuple[Calibration, dict]:
     """Fit both scorings; keep AS-norm only when its minDCF(0.01) on these trials is lower."""
-    fits = {"cosine": (fit(labels, cos, "cosine"), cos)}
+    fits = {"cosine": (fit(labels, cos, "cosine", families), cos)}
     if asn is not None:
-        fits["asnorm"] = (fit(labels, asn, "asnorm"), asn)
+        fits["asnorm"] = (fit(labels, asn, "asnorm", families), asn)
     report = {k: {**summary(labels, s), "cllr": round(cllr(labels, c.slope * s + c.offset), 4),
                   "min_cllr": round(min_cllr(labels, s), 4)} for k, (c, s) in fits.items()}
     best = min(fits, key=lambda k: (min_dcf(labels, fits[k][1], 0.01), k != "cosine"))
@@ -178,6 +185,25 @@ def legacy_thresholds(labels: np.ndarray, cos: np.ndarray, asn: np.ndarray | Non
     if asn is not None:
         table["asnorm"] = summary(labels, asn)
     return {k: {"eer": v["threshold_eer"], "far1": v["threshold_far1"]} for k, v in table.items()}
+
+
+def room_calibration(people: dict[str, evidence.Roles], vecs: dict[str, np.ndarray],
+                     cohort: np.ndarray) -> tuple[dict, dict]:
+    """The calibration of room-centred cosine scores (device/room.py) per evidence level: in each
+    family the device has heard ROOM_PEOPLE of the half's people (their test utterances there) and
+    centres on that estimate as the device would."""
+    cohort_mean = np.mean(unit(cohort.astype(np.float32)), axis=0)
+    block = {"blend": room.BLEND, "prior_utterances": room.PRIOR_UTTERANCES, "by_utterances": {}}
+    report = {}
+    for n in evidence.LEVELS:
+        trials = evidence.session_trials(people, vecs, n, centres=evidence.room_centres(people, vecs, cohort_mean))
+        scores = trials.scores()
+        fitted = fit(trials.labels, scores, "cosine", trials.family)
+        block["by_utterances"][str(n)] = fitted.to_dict()
+        report[str(n)] = {**summary(trials.labels, scores),
+                          "families": {f: round(eer(trials.labels[trials.family == f], scores[trials.family == f])[0], 3)
+                                       for f in evidence.FAMILIES}}
+    return block, report
 
 
 def recalibrate(bundle_dir: Path, dev: Path) -> dict:

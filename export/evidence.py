@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device import room
 from device.scoring import asnorm_scores, unit
 from train.channels import CHANNELS
 
@@ -32,6 +33,7 @@ LEVELS = (1, 2, 3)
 ENROLL_UTTERANCES = 4  # the dev set's enrolment role: a person's first four utterances
 SESSIONS_PER_PERSON = 24  # per family and level, drawn (seeded) from every combination
 SAME_SPEAKER_SPLIT = 0.03  # share of one person's utterance pairs a session may split
+ROOM_PEOPLE = 4  # people a device has heard in a room when its room calibration is fitted
 
 
 @dataclass(frozen=True)
@@ -104,19 +106,38 @@ def sessions(tests: list[str], n: int, rng: np.random.Generator, limit: int = SE
 
 
 def session_trials(people: dict[str, Roles], vecs: dict[str, np.ndarray], n: int, seed: int = 0,
-                   families: tuple[str, ...] = FAMILIES) -> Trials:
-    """Every person's sessions of `n` test utterances per family against every profile of the half."""
+                   families: tuple[str, ...] = FAMILIES, centres: dict[str, np.ndarray] | None = None) -> Trials:
+    """Every person's sessions of `n` test utterances per family against every profile of the half;
+    with `centres` (per family) both sides are centred on the family's vector first (device/room.py)."""
     rng = np.random.default_rng([seed, 51, n])
-    prof = profiles(people, vecs)
     names = sorted(people)
     rows: list[tuple[int, str, np.ndarray, str, str]] = []
     for family in families:
+        centre = None if centres is None else centres[family]
+        prof = {k: room.centred(v, centre) for k, v in profiles(people, vecs).items()}
         for person in names:
             for group in sessions(people[person].test, n, rng):
-                evidence = unit(np.mean([vecs[in_family(r, family)] for r in group], axis=0))
+                evidence = room.centred(unit(np.mean([vecs[in_family(r, family)] for r in group], axis=0)), centre)
                 rows += [(int(other == person), other, evidence, person, family) for other in names]
     return Trials(np.array([r[0] for r in rows]), np.stack([prof[r[1]] for r in rows]), np.stack([r[2] for r in rows]),
                   np.array([r[1] for r in rows]), np.array([r[3] for r in rows]), np.array([r[4] for r in rows]))
+
+
+def room_centres(people: dict[str, Roles], vecs: dict[str, np.ndarray], cohort_mean: np.ndarray,
+                 seed: int = 0) -> dict[str, np.ndarray]:
+    """Per family, the centre a device reaches after hearing ROOM_PEOPLE of the half's people there
+    (every test utterance of theirs), as device.room.RoomEstimate computes it."""
+    rng = np.random.default_rng([seed, 52])
+    names = sorted(people)
+    out = {}
+    for family in FAMILIES:
+        heard = [names[i] for i in rng.choice(len(names), size=min(ROOM_PEOPLE, len(names)), replace=False)]
+        estimate = room.RoomEstimate(cohort_mean)
+        for who in heard:
+            for r in people[who].test:
+                estimate.hear(vecs[in_family(r, family)])
+        out[family] = estimate.centre()
+    return out
 
 
 def same_speaker_threshold(people: dict[str, Roles], vecs: dict[str, np.ndarray]) -> dict[str, float]:
