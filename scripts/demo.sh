@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The device demo, end to end on this machine through the real audio path:
-#   1. three speakers (RHVoice alan, bdl, slt) enroll from device/demo_clips;
+#   1. three speakers (RHVoice alan, lyubov, mikhail: people no model trains on or is calibrated
+#      with) enroll from device/demo_clips;
 #   2. the daemon listens to a private PulseAudio null sink's monitor through PortAudio/ALSA;
-#   3. a scripted conversation (enrolled speakers and the unknown clb) is played into the sink with
+#   3. a scripted conversation (enrolled speakers and the unknown victoria) is played into the sink with
 #      paplay, and each decision is printed as it happens;
 #   4. if the status page exists (app/status.py), it is started over HTTPS (a self-signed certificate
 #      for localhost) on the demo store and its URL printed.
@@ -43,7 +44,7 @@ for _ in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.2; done
 pactl info >/dev/null 2>&1 || { echo "demo: PulseAudio did not start (see $demo/pulse.log)" >&2; exit 1; }
 
 echo "== Enrolling three speakers from $clips"
-for who in alan bdl slt; do
+for who in alan lyubov mikhail; do
   "$py" -m device enroll "$who" --files "$clips/$who"-enroll-*.flac "${common[@]}" 2>>"$demo/enroll.log" | tail -1
 done
 
@@ -54,10 +55,10 @@ pids+=($daemon)
 for _ in $(seq 100); do grep -q "recording from" "$demo/daemon.log" && break; sleep 0.2; done
 grep -q "recording from" "$demo/daemon.log" || { echo "demo: the daemon did not start:" >&2; tail "$demo/daemon.log" >&2; exit 1; }
 
-conversation=(alan-test-1 slt-test-1 clb-test-1 bdl-test-1 alan-test-2 clb-test-2 slt-test-2 bdl-test-2)
+conversation=(alan-test-1 lyubov-test-1 victoria-test-1 mikhail-test-1 alan-test-2 victoria-test-2 lyubov-test-2 mikhail-test-2)
 for line in "${conversation[@]}"; do
   who=${line%%-*}
-  [ "$who" = clb ] && role="not enrolled" || role="enrolled"
+  [ "$who" = victoria ] && role="not enrolled" || role="enrolled"
   echo "-- $who ($role) speaks"
   paplay "$clips/$line.flac"
   sleep 1.5  # the VAD hangover closes the utterance; the decision prints meanwhile

@@ -4,7 +4,8 @@
 # then check them in .venv-litert too. Run it after retraining the model; quick and idempotent
 # (same clip + same model -> byte-identical files).
 # The clip (tests/golden/clip.flac) is rendered only when missing or with --new-clip: an RHVoice
-# voice (not a training speaker: the model is trained on MBROLA + espeak-ng voices).
+# voice of the development set's report half (not a training speaker: the model is trained on
+# MBROLA + espeak-ng voices; not a calibration speaker either).
 # Usage: scripts/make_golden.sh [--model DIR] [--new-clip]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,9 @@ clip=tests/golden/clip.flac
 if [ ! -f "$clip" ] || [ $new_clip -eq 1 ]; then
   command -v RHVoice-test >/dev/null || { echo "make_golden: RHVoice-test missing; run scripts/setup_apt.sh" >&2; exit 1; }
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-  echo "Golden vectors are checked on every device." | RHVoice-test -p evgeniy-eng -o "$tmp/raw.wav"
-  sox -q "$tmp/raw.wav" -r 16000 -c 1 -b 16 "$clip" silence 1 0.05 0.1% reverse silence 1 0.05 0.1% reverse pad 0.2 0.2
-  echo "make_golden: rendered $clip (RHVoice evgeniy-eng)"
+  echo "Golden vectors are checked on every device." | RHVoice-test -p lyubov -o "$tmp/raw.wav"
+  sox -R -q "$tmp/raw.wav" -r 16000 -c 1 -b 16 "$clip" silence 1 0.05 0.1% reverse silence 1 0.05 0.1% reverse pad 0.2 0.2
+  echo "make_golden: rendered $clip (RHVoice lyubov)"
 fi
 bash scripts/setup_venvs.sh device litert
 export PYTHONPATH=$PWD

@@ -136,7 +136,7 @@ work=$(mktemp -d); trap 'umount_all; rm -rf "$work"' EXIT
 inpi rm -f /var/lib/speakerid/store.db /var/lib/speakerid/store.db-wal /var/lib/speakerid/store.db-shm
 host_common=(--model models/default --store "$work/x86.db" --policy far1)
 clips=device/demo_clips
-for who in alan bdl slt; do
+for who in alan lyubov mikhail; do
   files=("$clips/$who"-enroll-*.flac)
   inpi bash -c "cd $pi_repo && runuser -u speakerid -- $pi_py -m device enroll $who --config $config --files ${files[*]}" \
     > "$work/enroll-$who.txt" 2>&1 || { cat "$work/enroll-$who.txt" >&2; die "enroll $who failed in the arm64 root"; }
@@ -168,9 +168,9 @@ recognize() {  # where(arm64|x86) args...
   fi
 }
 checks=("verify --claim alan --file $clips/alan-test-1.flac|accept|alan"
-        "verify --claim alan --file $clips/bdl-test-1.flac|reject|alan"
-        "identify --file $clips/slt-test-2.flac|accept|slt"
-        "identify --file $clips/clb-test-1.flac|reject|*")
+        "verify --claim alan --file $clips/mikhail-test-1.flac|reject|alan"
+        "identify --file $clips/lyubov-test-2.flac|accept|lyubov"
+        "identify --file $clips/victoria-test-1.flac|reject|*")
 for c in "${checks[@]}"; do
   IFS='|' read -r cmd want who <<<"$c"
   a=$(recognize arm64 $cmd); b=$(recognize x86 $cmd)
@@ -200,7 +200,7 @@ log "systemd-analyze verify: both units OK"
 # The file pcm reads its `infile` with read(): a FIFO written at real-time pace (30 ms blocks, then
 # silence) makes it a microphone that talks at the speed of speech. A plain file would be read as
 # fast as asked and flood the daemon's ring buffer, which keeps the newest audio.
-conversation=(alan-test-2 clb-test-2 bdl-test-2 slt-test-1)
+conversation=(alan-test-2 victoria-test-2 mikhail-test-2 lyubov-test-1)
 PYTHONPATH=$repo "$host_py" - "$work/conversation.raw" "$work/conversation.wav" "${conversation[@]/#/$clips/}" <<'PY'
 import sys
 import numpy as np

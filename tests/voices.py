@@ -1,9 +1,10 @@
 """Held-out voices for tests that judge the shipped model: RHVoice speakers rendered on demand.
 
 The shipped model is trained on MBROLA and espeak-ng voices only; every RHVoice voice is held out
-of training, so RHVoice speakers can stand in as household members and strangers the model has
-never heard. `render` speaks seeded sentences with `RHVoice-test -p <voice>` (as train/corpus.py
-does): Latin-script voices read English, Cyrillic ones Russian. Other shared helpers: tests/helpers.py.
+of training. The development set's calibration half selects and calibrates the model, so only the
+people of its report half may stand in as household members and strangers the model has never
+heard. `render` speaks seeded sentences with `RHVoice-test -p <voice>` (as train/corpus.py does):
+Latin-script voices read English, Cyrillic ones Russian. Other shared helpers: tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import numpy as np
 from tests.helpers import require_tool
 from train.sentences import sentence
 
-# voice -> script; one voice per person (aleksandr/aleksandr-hq and evgeniy-rus/-eng are one person each)
-RHVOICE_VOICES = {"alan": "latin", "bdl": "latin", "clb": "latin", "slt": "latin", "evgeniy-eng": "latin",
-                  "anna": "cyrillic", "aleksandr-hq": "cyrillic", "irina": "cyrillic", "mikhail": "cyrillic",
-                  "natalia": "cyrillic", "magda": "latin", "spomenka": "latin"}
+# voice -> script: the RHVoice people of the development set's report half (seed 0), nobody else;
+# tests/workstation/test_devset.py proves it against train.devset.split_halves and train.corpus.
+RHVOICE_VOICES = {"alan": "latin", "lyubov": "latin", "hana": "latin", "magda": "latin", "natan": "latin",
+                  "anna": "cyrillic", "arina": "cyrillic", "mikhail": "cyrillic", "pavel": "cyrillic",
+                  "victoria": "cyrillic", "marianna": "cyrillic", "natalia": "cyrillic", "volodymyr": "cyrillic",
+                  "azamat": "cyrillic", "nazgul": "cyrillic", "suze": "cyrillic"}
 
 
 def render(voice: str, out_dir: Path, n: int, seed: int = 0) -> list[Path]:
@@ -57,8 +60,11 @@ def training_speakers(bundle: Path, repo: Path) -> set[str] | None:
 
 
 def assert_held_out(bundle: Path, repo: Path, voices: list[str]) -> None:
-    """Fail if any of `voices` is a training speaker of `bundle` (where the bundle says whom it
-    trained on): a test must not judge a model on voices it learned."""
+    """Fail if any of `voices` is not a report-half person of the development set (the calibration
+    half selects and calibrates the model) or is a training speaker of `bundle` (where the bundle
+    says whom it trained on): a test must not judge a model on voices it learned or was chosen on."""
+    chosen_on = sorted(set(voices) - set(RHVOICE_VOICES))
+    assert not chosen_on, f"{chosen_on} are not report-half people of the development set: pick from RHVOICE_VOICES"
     trained = training_speakers(bundle, repo)
     learned = sorted({f"rh-{v.lower()}" for v in voices} & (trained or set()))
     assert not learned, f"{bundle} was trained on {learned}: pick held-out voices"

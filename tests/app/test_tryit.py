@@ -28,8 +28,8 @@ from tests.voices import assert_held_out, render
 
 APP = str(REPO / "app" / "status.py")
 MODEL = REPO / DEFAULT_MODEL
-PEOPLE = {"ann": "slt", "bob": "bdl"}  # enrolled name -> held-out voice
-STRANGERS = ["irina", "mikhail"]  # never enrolled
+PEOPLE = {"ann": "lyubov", "bob": "alan"}  # enrolled name -> held-out voice
+STRANGERS = ["victoria", "mikhail"]  # never enrolled
 PASSWORD = "correct horse battery"
 UNREACHABLE = "1000000.0"  # a threshold policy that rejects everything
 
@@ -134,9 +134,10 @@ def test_admin_sees_scores_and_names_and_its_claims_count(store: Store, voices: 
 
 
 def test_dashboard_shows_decisions_not_scores_to_anonymous(store: Store, voices: dict[str, list[Path]]) -> None:
-    cfg = Config(model=str(MODEL), store=str(store.path), heartbeat_s=0.2)
+    # every recording its own session, as each is one person (one 8 s session would fuse them)
+    cfg = Config(model=str(MODEL), store=str(store.path), heartbeat_s=0.2).override(**{"session.gap_s": 0.5})
     gap = np.zeros(16000, np.float32)
-    heard = [voices["bob"][4], voices["irina"][0], voices["ann"][4], voices["mikhail"][0]]
+    heard = [voices["bob"][4], voices["victoria"][0], voices["ann"][4], voices["mikhail"][0]]
     results: list = []
     run_daemon(cfg, ListSource(np.concatenate([gap] + [np.concatenate([load_audio(p), gap]) for p in heard])),
                threading.Event(), emit=results.append)

@@ -11,7 +11,7 @@ from device.config import DEFAULT_MODEL
 from tests.helpers import DEVICE_PY, REPO, run
 from tests.voices import assert_held_out, render
 
-ENROLLED = ["alan", "bdl", "clb", "slt", "anna", "aleksandr-hq"]  # 3 women, 3 men; English and Russian
+ENROLLED = ["alan", "lyubov", "natan", "magda", "mikhail", "anna"]  # 3 women, 3 men; English, Polish, Russian
 ENROLL_UTTS, TEST_UTTS = 4, 2
 
 

@@ -79,11 +79,11 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A store with alan and bdl enrolled from the demo clips with the shipped model (clb is a stranger)."""
+    """A store with alan and mikhail enrolled from the demo clips with the shipped model (victoria is a stranger)."""
     cfg = Config(model=str(SHIPPED), store=str(tmp_path_factory.mktemp("publish") / "store.db"), policy="far1")
     embedder = Embedder(SHIPPED)
     with Store(cfg.store_path) as store:
-        for name in ("alan", "bdl"):
+        for name in ("alan", "mikhail"):
             enroller = Enroller.for_store(store, embedder, cfg, name)
             enroll_samples(enroller, store, [(p.name, load_audio(p)) for p in sorted(CLIPS.glob(f"{name}-enroll-*"))])
     return cfg
@@ -145,8 +145,8 @@ def test_message_is_an_allow_list() -> None:
                    "utterances": 1, "session": None, "final": True}  # the CLI's decisions are final
     # an unknown voice names nobody, not even the closest profile; a failed verify keeps its claim
     assert decision_message(decision(0.2, accepted=False), "pi")["speaker"] == "unknown"
-    failed = decision_message(decision(0.2, "bdl", accepted=False, kind="verify"), "pi")
-    assert (failed["speaker"], failed["claim"], failed["decision"]) == ("unknown", "bdl", "reject")
+    failed = decision_message(decision(0.2, "mikhail", accepted=False, kind="verify"), "pi")
+    assert (failed["speaker"], failed["claim"], failed["decision"]) == ("unknown", "mikhail", "reject")
     # unsure is its own answer and names nobody either; a label contradicting `accepted` is refused
     unsure = decision_message({**decision(0.45, accepted=False, label="unsure"), "utterances": 3, "session": "ab12",
                                "final": False}, "pi")
@@ -164,7 +164,7 @@ def test_daemon_publishes_decisions_health_and_discovery(broker: Broker, shipped
     listener = Listener(broker.port, ["speakerid/#"], client_id="t-daemon")
     cfg = shipped.override(**{"mqtt.host": "127.0.0.1", "mqtt.port": broker.port, "mqtt.device_id": "testpi",
                               "session.gap_s": ONE_EACH})
-    clips = [load_audio(CLIPS / f"{who}-test-1.flac") for who in ("alan", "bdl", "clb")]
+    clips = [load_audio(CLIPS / f"{who}-test-1.flac") for who in ("alan", "mikhail", "victoria")]
     stream = np.concatenate([GAP, clips[0], GAP, clips[1], GAP, clips[2], GAP])
 
     class Source:
@@ -186,19 +186,19 @@ def test_daemon_publishes_decisions_health_and_discovery(broker: Broker, shipped
     assert [{**d, "final": False, "time": 0} for d in published[1::2]] == [{**d, "time": 0} for d in got]
     assert len({d["session"] for d in got}) == 3 and all(d["utterances"] == 1 for d in got)
     assert [(d["kind"], d["speaker"], d["decision"], d["device"]) for d in got] == [
-        ("identify", "alan", "accept", "testpi"), ("identify", "bdl", "accept", "testpi"),
+        ("identify", "alan", "accept", "testpi"), ("identify", "mikhail", "accept", "testpi"),
         ("identify", "unknown", "reject", "testpi")]
     assert all(d["score"] >= d["threshold"] for d in got[:2]) and got[2]["score"] < got[2]["threshold"]
     assert all(abs(d["margin"] - (d["score"] - d["threshold"])) < 2e-4 for d in got)
     assert [m.payload for m in listener.on("speakerid/testpi/presence/alan")] == [b"ON", b"ON"]  # decision, final
-    assert [m.payload for m in listener.on("speakerid/testpi/presence/bdl")] == [b"ON", b"ON"]
+    assert [m.payload for m in listener.on("speakerid/testpi/presence/mikhail")] == [b"ON", b"ON"]
     assert [m.payload for m in listener.on("speakerid/testpi/status")] == [b"online", b"offline"]  # a clean stop
     # no audio, MFCCs or embeddings: every message is a short JSON or a word
     assert max(len(m.payload) for m in listener.messages) < 400
     assert retained(broker.port, "speakerid/testpi/status") == {"speakerid/testpi/status": b"offline"}
     configs = {t: json.loads(p) for t, p in retained(broker.port, "homeassistant/#").items()}
     node = "homeassistant/{}/speakerid_testpi/{}/config"
-    assert set(configs) == {node.format("binary_sensor", "person_alan"), node.format("binary_sensor", "person_bdl"),
+    assert set(configs) == {node.format("binary_sensor", "person_alan"), node.format("binary_sensor", "person_mikhail"),
                             node.format("sensor", "last_speaker"), node.format("sensor", "last_decision"),
                             node.format("binary_sensor", "daemon")}
     assert [p for t, c in configs.items() for p in problems(t, c)] == []
@@ -222,7 +222,7 @@ def test_daemon_keeps_deciding_with_the_broker_down(shipped: Config) -> None:
                               "mqtt.queue": 2, "webhook.url": f"http://127.0.0.1:{free_port()}/",
                               "webhook.secret_file": str(secret_file(shipped.store_path.parent / "hook.secret", "k")),
                               "webhook.queue": 2, "webhook.retries": 50, "session.gap_s": ONE_EACH})
-    clips = [load_audio(CLIPS / f"{who}-test-{i}.flac") for i in (1, 2) for who in ("alan", "bdl")]
+    clips = [load_audio(CLIPS / f"{who}-test-{i}.flac") for i in (1, 2) for who in ("alan", "mikhail")]
     stream = np.concatenate([x for clip in clips for x in (GAP, clip)] + [GAP])
 
     class Source:
@@ -374,8 +374,8 @@ def test_cli_verify_publishes_its_decision(broker: Broker, shipped: Config, tmp_
     toml = tmp_path / "device.toml"
     toml.write_text(f'model = "{SHIPPED}"\nstore = "{shipped.store}"\npolicy = "far1"\n'
                     f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ndevice_id = "clipi"\n')
-    proc = subprocess.run([DEVICE_PY, "-m", "device", "verify", "--claim", "bdl", "--config", toml, "--file",
-                           CLIPS / "bdl-test-2.flac", "--json"], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    proc = subprocess.run([DEVICE_PY, "-m", "device", "verify", "--claim", "mikhail", "--config", toml, "--file",
+                           CLIPS / "mikhail-test-2.flac", "--json"], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -383,7 +383,7 @@ def test_cli_verify_publishes_its_decision(broker: Broker, shipped: Config, tmp_
     listener.wait(lambda: listener.on("speakerid/clipi/decision"), what="the CLI's decision")
     (published,) = payloads(listener, "speakerid/clipi/decision")
     assert (published["kind"], published["speaker"], published["claim"], published["score"]) == (
-        "verify", "bdl", "bdl", out["score"])
+        "verify", "mikhail", "mikhail", out["score"])
     assert listener.on("speakerid/clipi/status") == []  # the CLI is not the daemon: no health messages
     listener.close()
 
@@ -424,7 +424,7 @@ def test_webhook_is_signed_and_retried_with_back_off(hook_server: str, tmp_path:
     publisher = Publisher.from_config(cfg, daemon=True)
     webhook = publisher.sinks[0]
     try:
-        publisher.decision(decision(0.77, "bdl", kind="verify"))
+        publisher.decision(decision(0.77, "mikhail", kind="verify"))
         wait_until(lambda: webhook.status()["published"] == 1, 10, "the third attempt to succeed")
         assert len(Hook.seen) == 3
         gaps = [b[0] - a[0] for a, b in zip(Hook.seen, Hook.seen[1:])]
@@ -434,7 +434,7 @@ def test_webhook_is_signed_and_retried_with_back_off(hook_server: str, tmp_path:
             assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
             assert headers["Content-Type"] == "application/json"
         sent = json.loads(Hook.seen[0][2])
-        assert set(sent) == DECISION_KEYS and (sent["device"], sent["speaker"], sent["claim"]) == ("hookpi", "bdl", "bdl")
+        assert set(sent) == DECISION_KEYS and (sent["device"], sent["speaker"], sent["claim"]) == ("hookpi", "mikhail", "mikhail")
         publisher.decision(decision(0.1, accepted=False))  # answered 400: a client error is not retried
         wait_until(lambda: webhook.status()["failed"] == 1, 10, "the refused post to be counted")
         assert len(Hook.seen) == 4

@@ -32,8 +32,8 @@ GAP = np.zeros(16000, np.float32)
 
 @functools.lru_cache(maxsize=1)
 def speech() -> np.ndarray:
-    """~6.6 s of real speech from two demo test clips."""
-    return np.concatenate([load_audio(CLIPS / "alan-test-1.flac"), load_audio(CLIPS / "slt-test-1.flac")])
+    """~7.9 s of real speech from two demo test clips."""
+    return np.concatenate([load_audio(CLIPS / "alan-test-1.flac"), load_audio(CLIPS / "lyubov-test-1.flac")])
 
 
 @pytest.fixture(scope="module", params=["cmn", "none"])
@@ -131,7 +131,7 @@ def test_daemon_stores_the_whole_utterance_decision(tmp_path: Path, monkeypatch:
     cfg = Config(model=str(SHIPPED), store=str(tmp_path / "store.db"), policy="eer", heartbeat_s=0.2)
     embedder = Embedder(SHIPPED)
     with Store(cfg.store_path) as store:
-        for who in ("alan", "slt"):
+        for who in ("alan", "lyubov"):
             enroller = Enroller.for_store(store, embedder, cfg.override(**{"enroll.consistency": -1e9}), who)
             for p in sorted(CLIPS.glob(f"{who}-enroll-*.flac")):
                 enroller.add(load_audio(p), p.name)

@@ -30,7 +30,7 @@ def segment(audio: np.ndarray, cfg: VadConfig, block: int = 700) -> list[np.ndar
 
 
 def test_three_utterances_separated_by_silence() -> None:
-    clips = [speech("alan-enroll-1"), speech("bdl-test-1"), speech("slt-test-2")]
+    clips = [speech("alan-enroll-1"), speech("mikhail-test-1"), speech("lyubov-test-2")]
     stream = np.concatenate([silence(1.0)] + [x for c in clips for x in (c, silence(1.5))])
     utts = segment(stream, VadConfig())
     assert len(utts) == 3

@@ -23,8 +23,8 @@ from device.store import Store
 from tests.helpers import DEVICE_PY, REPO, ListSource, run
 from tests.voices import assert_held_out, render
 
-OWNER = "slt"
-TELEVISION = ["bdl", "alan", "evgeniy-eng", "mikhail"]  # voices the daemon hears but nobody claims anything with
+OWNER = "alan"
+TELEVISION = ["lyubov", "mikhail", "victoria", "natan"]  # voices the daemon hears but nobody claims anything with
 MAX_FAILURES = 3
 GAP = np.zeros(16000, np.float32)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train import devset
+from tests.voices import RHVOICE_VOICES
+from train import corpus, devset
 from train.datasets import read_trials
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,10 +38,24 @@ def _training_speakers() -> set[str]:
     return set(speakers)
 
 
-def test_demo_voices_are_not_training_speakers_of_the_shipped_model() -> None:
+def _halves() -> dict[str, list[str]]:
+    """The development set's halves as scripts/make_devset.sh builds them (seed 0) on this machine."""
+    people = [p for p, _ in devset.rhvoice_people()] + [p for p, _ in devset.klettres_people()]
+    return devset.split_halves(people, 0)
+
+
+def test_demo_voices_are_report_half_people_never_trained_on() -> None:
     voices = {f"rh-{p.name.split('-')[0]}" for p in (REPO / "device/demo_clips").glob("*.flac")}
-    assert voices == {"rh-alan", "rh-bdl", "rh-slt", "rh-clb"}  # RHVoice: the held-out engine
+    assert voices == {"rh-alan", "rh-lyubov", "rh-mikhail", "rh-victoria"}  # RHVoice: the held-out engine
+    assert voices <= set(_halves()["report"])  # the calibration half selects and calibrates the model
     assert voices.isdisjoint(_training_speakers())
+
+
+def test_test_voices_are_exactly_the_report_half_rhvoice_people_in_their_script() -> None:
+    report = set(_halves()["report"])
+    expected = {v.voice: v.script for v in corpus.rhvoice_voices() if v.speaker in report}
+    assert RHVOICE_VOICES == expected
+    assert len(expected) >= 12 and {"latin", "cyrillic"} <= set(expected.values())
 
 
 def test_test_voices_of_the_shipped_model_are_not_its_training_speakers(small_dev: Path) -> None:

@@ -81,7 +81,7 @@ def main() -> None:
     cfg = Config(model=args.model, store=str(store_path), policy="eer", heartbeat_s=2.0)
     embedder = Embedder(args.model)
     with Store(store_path) as store:
-        for who in ("alan", "bdl", "slt"):
+        for who in ("alan", "lyubov", "mikhail"):
             enroller = Enroller.for_store(store, embedder, cfg.override(**{"enroll.consistency": -1e9}), who)
             for p in sorted(CLIPS.glob(f"{who}-enroll-*.flac")):
                 enroller.add(load_audio(p), p.name)
