@@ -162,12 +162,15 @@ class Recognizer:
         if learn and self.room is not None:
             self.room.hear(emb.vector)
             self.store.set_setting(self._room_key, self.room.to_dict())
-        evidence, utterances, session_id = emb.vector, 1, None
+        evidence, utterances, session, verifying = emb.vector, 1, None, bool(claims)
         if sessions is not None:
+            if self._another_speaker(sessions, candidates, emb.vector, verifying):
+                sessions.close()
             session, _ = sessions.add(emb.vector, speech, time.time() if now is None else now)
-            evidence, utterances, session_id = session.evidence(), session.utterances, session.id
-            speech = session.speech_seconds
-        decision = self.decide(candidates, evidence, utterances, verifying=bool(claims))
+            evidence, utterances, speech = session.evidence(), session.utterances, session.speech_seconds
+        decision = self.decide(candidates, evidence, utterances, verifying=verifying)
+        if session is not None:
+            session.speaker = decision.speaker
         if claims and attempt:
             self.lockout.record(claims, decision.speaker if decision.accepted else None)
         learning = learn and decision.accepted and self.cfg.refresh.enabled
@@ -175,7 +178,17 @@ class Recognizer:
         kind = "verify" if claims else "identify"
         return Result(kind, decision, decision.speaker if claims else None, emb.seconds, speech,
                       snr_db(frames, voiced), emb.features, attempt=bool(claims) and attempt,
-                      utterances=utterances, session=session_id, embedding=emb.vector, refresh=refresh)
+                      utterances=utterances, session=session.id if session else None, embedding=emb.vector, refresh=refresh)
+
+    def _another_speaker(self, sessions: SessionTracker, candidates: dict[str, np.ndarray], vector: np.ndarray,
+                         verifying: bool) -> bool:
+        """Whether this utterance, judged alone, is accepted as another enrolled person than the one
+        the open session points to (a speaker change the same-speaker cosine can miss)."""
+        current = sessions.current
+        if current is None or current.speaker is None or not self.cfg.session.split_on_change:
+            return False
+        alone = self.decide(candidates, vector, 1, verifying=verifying)
+        return alone.accepted and alone.speaker != current.speaker
 
     def refresh(self, decision: Decision, vector: np.ndarray, enrolled: int, utterances: int) -> RefreshOutcome:
         """Offer an accepted utterance's own embedding to its speaker's profile (device/refresh.py):

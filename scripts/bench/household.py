@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from device.bundle import Bundle
-from device.config import Config, RefreshConfig, SessionConfig
+from device.config import Config, RefreshConfig, RoomConfig
 from device.embedder import Embedder
 from device.recognizer import Recognizer
 from device.refresh import profile_of
@@ -170,7 +170,7 @@ def run(model: Path, dev: Path, half: str, n_enrolled: int) -> dict:
     bundle = Bundle.load(model)
     cohort_mean = np.mean(bundle.cohort, axis=0) if bundle.cohort is not None else np.zeros(bundle.embedding_dim)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.db") as store:
-        cfg = Config(model=str(model), store=str(Path(tmp) / "s.db"), session=SessionConfig())
+        cfg = Config(model=str(model), store=str(Path(tmp) / "s.db"), room=RoomConfig(enabled=bundle.room is not None))
         recognizer = Recognizer(cfg, store, "far1", bundle=bundle)
         return {"model": str(model), "half": half, "enrolled": enrolled,
                 "unknown": [p for p in sorted(people) if p not in enrolled],
