@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--head", choices=["aam", "softmax"], default=ModelConfig.head)
     p.add_argument("--norm", choices=["cmn", "cmvn", "none"], default=FeatureConfig.norm)
-    p.add_argument("--pooling", choices=["mean", "stats"], default=ModelConfig.pooling)
+    p.add_argument("--pooling", choices=["mean", "stats", "attentive"], default=ModelConfig.pooling,
+                   help="temporal pooling of the LSTM outputs; attentive: statistics weighted by a small attention MLP")
+    p.add_argument("--conv-blocks", choices=["plain", "residual"], default=ModelConfig.conv_blocks,
+                   help="front end: conv-BN-ReLU blocks, or residual blocks of two convs with squeeze-excitation")
     p.add_argument("--n-ceps", type=int, default=FeatureConfig.n_ceps)
     p.add_argument("--embedding-dim", type=int, default=ModelConfig.embedding_dim)
     p.add_argument("--lstm-units", type=int, default=ModelConfig.lstm_units)
@@ -41,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-split", default="val", help="split of the validation set (the dev set's: calib)")
     p.add_argument("--channel-p", type=float, default=defaults["channel_p"],
                    help="share of augmented copies through a room, codec or cheap microphone")
+    p.add_argument("--spec-augment", action="store_true",
+                   help="mask time spans and cepstral bands of every training crop (never in the exported model)")
+    p.add_argument("--mask-time", type=int, default=defaults["mask_time"],
+                   help="with --spec-augment: widest time mask in frames (two per crop)")
+    p.add_argument("--mask-freq", type=int, default=defaults["mask_freq"],
+                   help="with --spec-augment: widest band of cepstral coefficients masked (two per crop)")
     p.add_argument("--teacher", default="", help="npz of teacher embeddings per training item (python -m train.teacher): "
                    "adds an InfoNCE distillation term")
     p.add_argument("--distill-weight", type=float, default=defaults["distill_weight"],
@@ -58,14 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg.epochs = a.epochs  # resuming may extend the schedule
     else:
         mcfg = ModelConfig(n_ceps=a.n_ceps, embedding_dim=a.embedding_dim, lstm_units=a.lstm_units, head=a.head,
-                           pooling=a.pooling)
+                           pooling=a.pooling, conv_blocks=a.conv_blocks)
         fcfg = FeatureConfig(norm=a.norm, n_ceps=a.n_ceps)
         cfg = TrainConfig(data=a.data, splits=a.splits or str(Path(a.data) / "splits"), out=a.out,
                           epochs=a.epochs, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed, copies=a.copies,
                           heldout=a.heldout, patience=a.patience, max_minutes=a.max_minutes, window=a.window,
                           hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict(),
                           speeds=tuple(float(x) for x in a.speeds.split(",")), val_data=a.val_data,
-                          val_split=a.val_split, channel_p=a.channel_p, teacher=a.teacher,
+                          val_split=a.val_split, channel_p=a.channel_p, spec_augment=a.spec_augment,
+                          mask_time=a.mask_time, mask_freq=a.mask_freq, teacher=a.teacher,
                           distill_weight=a.distill_weight, distill_temp=a.distill_temp)
     from train.keras_env import tf
     from train.train import Trainer

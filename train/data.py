@@ -4,7 +4,8 @@ random variable-length crops per batch.
 Augmentation (noise, reverb, band-limit, gain) is drawn per copy with a seeded generator; speed
 perturbation (0.9 / 1.1) makes new pseudo-speakers as in Kaldi recipes. Crops of 1-4 s are cut
 from the un-normalised cepstra and normalised afterwards, exactly as the device normalises
-whatever audio it is given.
+whatever audio it is given. Optionally (`SpecMask`) each crop then has time spans and cepstral bands
+masked; that happens here, in the training batches only, so no exported model contains it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from device.features import FeatureConfig, log_mel_cepstra, normalize
 from train.augment import Augmenter, speed
 
 CROP_FRAMES = (100, 150, 200, 250, 300, 400)  # 1-4 s; a few fixed lengths keep TF from retracing
+_MASK_STREAM = 1  # the masks' own random stream: masking changes no crop, only what is masked in it
 
 
 @dataclass
@@ -62,18 +64,44 @@ def build_bank(items: list[Item], cfg: FeatureConfig, copies: int, seed: int, wo
         return list(progress(results, total=len(jobs)) if progress else results)
 
 
+@dataclass(frozen=True)
+class SpecMask:
+    """SpecAugment-style masking (Park et al. 2019) of one normalised crop: `count` time spans of
+    up to `time` frames and `count` bands of up to `freq` cepstral coefficients are set to the
+    crop's mean of each coefficient (zero after CMN), so they carry no speaker information."""
+
+    time: int = 20
+    freq: int = 4
+    count: int = 2
+
+    def __call__(self, crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        frames, ceps = crop.shape
+        fill = crop.mean(axis=0)
+        out = crop.copy()
+        for _ in range(self.count):
+            width = int(rng.integers(0, min(self.time, frames) + 1))
+            start = int(rng.integers(0, frames - width + 1))
+            out[start:start + width] = fill
+            width = int(rng.integers(0, min(self.freq, ceps) + 1))
+            start = int(rng.integers(0, ceps - width + 1))
+            out[:, start:start + width] = fill[start:start + width]
+        return out
+
+
 class CropSampler:
     """Seeded batches of random crops: every batch has one crop length from CROP_FRAMES.
 
     In a multi-worker run (`worker` = this worker's index) every worker draws the same sequence of
     crop lengths and its own crops: a training step traced for one length on every worker keeps the
-    workers' collectives in step."""
+    workers' collectives in step. With `mask`, every crop is masked from a stream of its own (the
+    same crops as without it)."""
 
     def __init__(self, bank: list[list[np.ndarray]], labels: np.ndarray, cfg: FeatureConfig, seed: int,
-                 max_frames: int = 400, worker: int | None = None) -> None:
-        self.bank, self.labels, self.cfg = bank, np.asarray(labels), cfg
+                 max_frames: int = 400, worker: int | None = None, mask: SpecMask | None = None) -> None:
+        self.bank, self.labels, self.cfg, self.mask = bank, np.asarray(labels), cfg, mask
         self.rng = np.random.default_rng(seed if worker is None else (seed, worker))
         self.length_rng = self.rng if worker is None else np.random.default_rng(seed)
+        self.mask_rng = np.random.default_rng((seed, worker or 0, _MASK_STREAM))
         self.lengths = [n for n in CROP_FRAMES if n <= max_frames]
 
     def batch(self, size: int, with_index: bool = False) -> tuple[np.ndarray, ...]:
@@ -81,6 +109,8 @@ class CropSampler:
         n = int(self.length_rng.choice(self.lengths))
         idx = self.rng.integers(0, len(self.bank), size)
         x = np.stack([self._crop(self.bank[i][self.rng.integers(len(self.bank[i]))], n) for i in idx])
+        if self.mask is not None:
+            x = np.stack([self.mask(crop, self.mask_rng) for crop in x])
         return (x, self.labels[idx], idx) if with_index else (x, self.labels[idx])
 
     def _crop(self, feats: np.ndarray, n: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from device.audio import load_audio
 from device.features import FeatureConfig, mfcc
 from train import cluster
 from train.augment import noisy_trial_version
-from train.data import CropSampler, Item, build_bank
+from train.data import CropSampler, Item, SpecMask, build_bank
 from train.datasets import speaker_utterances, training_classes
 from train.extract import KerasEmbedder
 from train.keras_env import keras, tf
@@ -54,6 +54,11 @@ class TrainConfig:
     val_data: str = ""  # validation speakers from this set's `val_split` (the dev set's calibration half)
     val_split: str = "val"
     channel_p: float = 0.0  # share of augmented copies that also go through a room, codec or cheap microphone
+    # SpecAugment-style masking of every training crop (train.data.SpecMask): time spans of up to
+    # `mask_time` frames and bands of up to `mask_freq` cepstral coefficients; never in the exported model
+    spec_augment: bool = False
+    mask_time: int = 20
+    mask_freq: int = 4
     # Embedding distillation (off without `teacher`): an InfoNCE term on a training-only projection of the
     # embedding; the positive is the teacher's vector of the crop's own item (path, speed), the negatives
     # the batch's other items. `teacher` is an npz from train.teacher (paths relative to `data`).
@@ -179,8 +184,9 @@ class Trainer:
         """This worker's batches (its share of the global batch) as a tf.data pipeline: crops and
         labels, and with a teacher the items' teacher vectors and which crops share an item."""
         cl = self.cluster
+        mask = SpecMask(self.cfg.mask_time, self.cfg.mask_freq) if self.cfg.spec_augment else None
         sampler = CropSampler(bank, labels, self.features, self.cfg.seed + int(self.epoch),
-                              worker=cl.index if cl.distributed else None)
+                              worker=cl.index if cl.distributed else None, mask=mask)
         spec = (tf.TensorSpec((None, None, self.features.n_ceps), tf.float32), tf.TensorSpec((None,), tf.int32))
 
         def with_teacher(size: int) -> tuple[np.ndarray, ...]:
