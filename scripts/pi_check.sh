@@ -167,10 +167,12 @@ recognize() {  # where(arm64|x86) args...
     PYTHONPATH=$repo "$host_py" -m device "$@" "${host_common[@]}" --json 2>>"$work/x86.err" || true
   fi
 }
+# x86 with models/default (recalibrated f285374): score vs threshold (unsure below) 0.877 vs 0.787,
+# 0.530 vs 0.787 (0.438), 0.898 vs 0.838, 0.525 vs 0.838 (0.626): each at least 0.06 from a boundary.
 checks=("verify --claim alan --file $clips/alan-test-1.flac|accept|alan"
-        "verify --claim alan --file $clips/mikhail-test-1.flac|reject|alan"
+        "verify --claim alan --file $clips/mikhail-test-2.flac|unsure|alan"
         "identify --file $clips/lyubov-test-2.flac|accept|lyubov"
-        "identify --file $clips/victoria-test-1.flac|reject|*")
+        "identify --file $clips/victoria-test-2.flac|reject|*")
 for c in "${checks[@]}"; do
   IFS='|' read -r cmd want who <<<"$c"
   a=$(recognize arm64 $cmd); b=$(recognize x86 $cmd)
