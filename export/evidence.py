@@ -32,7 +32,7 @@ FAMILIES = ("clean", "noisy", "short", "channel")
 LEVELS = (1, 2, 3)
 ENROLL_UTTERANCES = 4  # the dev set's enrolment role: a person's first four utterances
 SESSIONS_PER_PERSON = 24  # per family and level, drawn (seeded) from every combination
-SAME_SPEAKER_SPLIT = 0.03  # share of one person's utterance pairs a session may split
+SAME_SPEAKER_SPLIT = 0.10  # share of one person's utterance pairs a session may split (noisy rooms split most)
 ROOM_PEOPLE = 4  # people a device has heard in a room when its room calibration is fitted
 
 

@@ -9,10 +9,12 @@
 #   2 export (TFLite, checked in both device runtimes; decisions calibrated on the calibration half)
 #   3 evaluate: in-domain corpus test split (Keras run and bundle), then the dev set's report half
 #     (scripts/eval_dev.sh -> docs/GENERALISATION.md)
-# Usage: scripts/train_default.sh [extra `python -m train` flags]; STAGE=N skips stages before N.
+# Usage: scripts/train_default.sh [extra `python -m train` flags]; STAGE=N skips stages before N, LAST=N
+# stops after stage N (scripts/train_arms.sh trains and exports arms without touching the docs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${STAGE:-0}
+last=${LAST:-3}
 run=${RUN:-runs/default}
 out=${OUT:-models/default}
 quant=${QUANT:-dynamic}
@@ -24,7 +26,7 @@ if [ "$stage" -le 0 ]; then
     --split 0.9,0.04,0.06
   [ -f data/dev/summary.json ] || bash scripts/make_devset.sh --out data/dev
 fi
-if [ "$stage" -le 1 ]; then
+if [ "$stage" -le 1 ] && [ "$last" -ge 1 ]; then
   start=$(date +%s)
   mkdir -p data/corpus/splits-mb300
   (grep '^mb-' data/corpus/splits/train.txt; grep '^es-' data/corpus/splits/train.txt | head -300) \
@@ -35,10 +37,10 @@ if [ "$stage" -le 1 ]; then
     --patience 3 --max-minutes 55 "$@"
   echo "training took $(( $(date +%s) - start )) s"
 fi
-if [ "$stage" -le 2 ]; then
+if [ "$stage" -le 2 ] && [ "$last" -ge 2 ]; then
   $py -m export --run "$run" --out "$out" --quant "$quant" --dev data/dev
 fi
-if [ "$stage" -le 3 ]; then
+if [ "$stage" -le 3 ] && [ "$last" -ge 3 ]; then
   mkdir -p "$run/eval" "$out/eval"
   for c in clean noisy short; do
     $py -m train.evaluate --model "$run" --trials "data/corpus/trials_$c.txt" --audio-root data/corpus \
