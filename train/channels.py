@@ -62,28 +62,36 @@ def room(audio: np.ndarray, rng: np.random.Generator, pooled: bool = False) -> n
 def household_noise(n: int, rng: np.random.Generator, voices: list[np.ndarray], kind: str | None = None) -> np.ndarray:
     """`n` samples of one household sound: babble (3-6 other talkers), tv (one talker over pink noise),
     appliance (brown noise with mains hum harmonics), clatter (decaying knocks over pink noise)."""
+    return household_noise_heard(n, rng, voices, kind)[0]
+
+
+def household_noise_heard(n: int, rng: np.random.Generator, voices: list[np.ndarray],
+                          kind: str | None = None) -> tuple[np.ndarray, list[int]]:
+    """`household_noise` (the same draws) and the indices of the `voices` it holds: the development
+    set records whose voices went into a test file's background."""
     kind = kind or str(rng.choice(HOUSEHOLD))
     if kind in ("babble", "tv") and not voices:
         raise ValueError(f"{kind} noise needs other-talker clips")
     t = np.arange(n) / SR
     if kind == "babble":
-        picks = rng.choice(len(voices), size=min(len(voices), int(rng.integers(3, 7))), replace=False)
-        return sum(_looped(voices[i], n, rng) for i in picks)
+        picks = [int(i) for i in rng.choice(len(voices), size=min(len(voices), int(rng.integers(3, 7))), replace=False)]
+        return sum(_looped(voices[i], n, rng) for i in picks), picks
     if kind == "tv":
-        return _looped(voices[int(rng.integers(len(voices)))], n, rng) + 0.3 * pink_noise(n, rng)
+        pick = int(rng.integers(len(voices)))
+        return _looped(voices[pick], n, rng) + 0.3 * pink_noise(n, rng), [pick]
     if kind == "appliance":
         brown = np.cumsum(rng.standard_normal(n))
         brown = brown - np.convolve(brown, np.ones(801) / 801, mode="same")
         mains = float(rng.choice([50.0, 60.0]))
         hum = sum(np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 6))
-        return brown / (np.std(brown) + 1e-12) + 0.5 * hum
+        return brown / (np.std(brown) + 1e-12) + 0.5 * hum, []
     if kind == "clatter":
         out = 0.2 * pink_noise(n, rng)
         for start in rng.integers(0, n, size=int(rng.integers(3, 12))):
             length = min(n - start, int(rng.uniform(0.03, 0.2) * SR))
             decay = np.exp(-np.arange(length) / (rng.uniform(0.005, 0.04) * SR))
             out[start: start + length] += rng.uniform(1, 4) * rng.standard_normal(length) * decay
-        return out
+        return out, []
     raise ValueError(f"household noise kind must be one of {HOUSEHOLD}, got {kind!r}")
 
 
@@ -96,9 +104,15 @@ def _looped(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 def noisy_room(audio: np.ndarray, rng: np.random.Generator, voices: list[np.ndarray],
                snr_range: tuple[float, float] = (0.0, 15.0)) -> np.ndarray:
     """The development set's noisy condition: a random room, then household noise at 0-15 dB SNR."""
+    return noisy_room_heard(audio, rng, voices, snr_range)[0]
+
+
+def noisy_room_heard(audio: np.ndarray, rng: np.random.Generator, voices: list[np.ndarray],
+                     snr_range: tuple[float, float] = (0.0, 15.0)) -> tuple[np.ndarray, list[int]]:
+    """`noisy_room` and the indices of the `voices` heard in its background (`household_noise_heard`)."""
     wet = room(audio, rng)
-    noise = household_noise(wet.size, rng, voices)
-    return clip_safe(mix_at_snr(wet, noise, float(rng.uniform(*snr_range))))
+    noise, heard = household_noise_heard(wet.size, rng, voices)
+    return clip_safe(mix_at_snr(wet, noise, float(rng.uniform(*snr_range)))), heard
 
 
 def codec(audio: np.ndarray, kind: str) -> np.ndarray:

@@ -7,9 +7,11 @@
 Every condition of the development set's *report half* (`train.devset`), scored for: the bundle
 through the device code path (cosine, and AS-norm when it ships a cohort), any peer whose
 embeddings an npz holds (Resemblyzer, written by its own venv), and the MFCC mean+std baseline
-(normalised with calibration-half statistics). Per system and condition: EER, minDCF(0.01),
-Cllr and min-Cllr where the bundle calibrates its scores, and for the bundle the actual
-false-accept and false-reject rates at the threshold the device uses for one claim.
+(normalised with calibration-half statistics). Per system and condition: EER with a 95 %
+speaker-level bootstrap interval (`train.metrics.eer_interval`: the condition's test people drawn
+with replacement), the number of people and trials, minDCF(0.01), Cllr and min-Cllr where the
+bundle calibrates its scores, and for the bundle the actual false-accept and false-reject rates at
+the threshold the device uses for one claim.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from scripts.bench.accuracy import Scores, vector_scores
 from train.datasets import Trial, read_trials
 from train.devset import CONDITIONS
 from train.evaluate import embed_paths, load_embedder
-from train.metrics import summary
+from train.metrics import eer_interval, summary
+
+BOOTSTRAP_RESAMPLES = 1000
 
 
 def load_conditions(dev: Path, half: str) -> dict[str, list[Trial]]:
@@ -41,10 +45,24 @@ def files_of(trials: dict[str, list[Trial]], root: Path) -> list[Path]:
     return list(dict.fromkeys(root / p for ts in trials.values() for t in ts for p in t[1:]))
 
 
-def metrics(labels: np.ndarray, scores: np.ndarray, bundle: Bundle | None = None, scoring: str = "") -> dict:
-    """EER, minDCF, min-Cllr; for the scoring the bundle decides with: Cllr of its calibrated LLRs
-    and the false-accept / false-reject rates at the device's one-claim threshold."""
-    out = {**summary(labels, scores), "min_cllr": round(min_cllr(labels, scores), 4)}
+def embedded(trials: dict[str, list[Trial]], root: Path, vecs: dict[Path, np.ndarray]) -> dict[str, list[Trial]]:
+    """The trials both of whose files a system embedded (it is scored on these only)."""
+    return {c: [t for t in ts if root / t.enroll in vecs and root / t.test in vecs] for c, ts in trials.items()}
+
+
+def tested_people(trials: list[Trial]) -> list[str]:
+    """The person each trial tests (a file's folder names its person, whatever the condition)."""
+    return [Path(t.test).parts[-2] for t in trials]
+
+
+def metrics(labels: np.ndarray, scores: np.ndarray, people: list[str], bundle: Bundle | None = None,
+            scoring: str = "") -> dict:
+    """EER with its speaker-level bootstrap interval over `people` (trial i tests people[i]), minDCF,
+    min-Cllr; for the scoring the bundle decides with: Cllr of its calibrated LLRs and the
+    false-accept / false-reject rates at the device's one-claim threshold."""
+    low, high = eer_interval(labels, scores, people, BOOTSTRAP_RESAMPLES)
+    out = {**summary(labels, scores), "eer_ci95": [round(low, 4), round(high, 4)], "n_people": len(set(people)),
+           "min_cllr": round(min_cllr(labels, scores), 4)}
     if bundle is not None and scoring == bundle.scoring:
         threshold = bundle.threshold(bundle.meta.get("policy_default", DEFAULT_POLICY))
         out["device_threshold"] = round(threshold, 4)
@@ -61,16 +79,23 @@ def systems(model: Path, dev: Path, trials: dict[str, list[Trial]], peers: dict[
     vecs, problems, _ = embed_paths(embedder, files_of(trials, dev))
     if problems:
         print(f"generalisation: {len(problems)} files could not be embedded: {problems[:3]}")
-    raw, norm = vector_scores(trials, dev, vecs, Scorer(bundle.cohort, bundle.asnorm_top_k or 50))
-    out = {"project (cosine)": {c: metrics(*raw[c], bundle, "cosine") for c in raw}}
+    kept = embedded(trials, dev, vecs)
+    raw, norm = vector_scores(kept, dev, vecs, Scorer(bundle.cohort, bundle.asnorm_top_k or 50))
+    out = {"project (cosine)": per_condition(raw, kept, bundle, "cosine")}
     if norm:
-        out["project (AS-norm)"] = {c: metrics(*norm[c], bundle, "asnorm") for c in norm}
+        out["project (AS-norm)"] = per_condition(norm, kept, bundle, "asnorm")
     for name, npz in peers.items():
         data = np.load(npz)
         peer = {Path(p): unit(v) for p, v in zip(data["paths"], data["vectors"])}
-        out[name] = {c: metrics(*s) for c, s in vector_scores(trials, dev, peer)[0].items()}
-    out["MFCC mean+std (cosine)"] = {c: metrics(*s) for c, s in mfcc_baseline(bundle, dev, trials).items()}
+        kept = embedded(trials, dev, peer)
+        out[name] = per_condition(vector_scores(kept, dev, peer)[0], kept)
+    out["MFCC mean+std (cosine)"] = per_condition(mfcc_baseline(bundle, dev, trials), trials)
     return out
+
+
+def per_condition(scores: Scores, trials: dict[str, list[Trial]], bundle: Bundle | None = None,
+                  scoring: str = "") -> dict[str, dict]:
+    return {c: metrics(*scores[c], tested_people(trials[c]), bundle, scoring) for c in scores}
 
 
 def mfcc_baseline(bundle: Bundle, dev: Path, trials: dict[str, list[Trial]]) -> Scores:
@@ -95,33 +120,50 @@ def markdown(result: dict, dev: Path, open_set: dict | None) -> str:
              f"`{result['policy']}`), scored on the **report half** of the development set (`{dev}`); nothing is "
              "chosen on this half. Regenerate with `scripts/eval_dev.sh`.", "",
              "## EER % per condition", "",
+             "In brackets the 95 % interval of a speaker-level bootstrap: the condition's people drawn with "
+             f"replacement {BOOTSTRAP_RESAMPLES} times, each keeping all their trials. Few people make wide intervals: "
+             "two systems whose intervals overlap much are not shown apart by this set.", "",
              "| system | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
     for name, per in result["systems"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{per[c]['eer']:.2f}" for c in conds) + " |")
-    lines += ["", "## Per condition", "",
+        lines.append(f"| {name} | " + " | ".join(_eer_cell(per[c]) for c in conds) + " |")
+    first = next(iter(result["systems"].values()))
+    lines += ["", "Trials: " + "; ".join(f"{c} {_counts(first[c])}" for c in conds) + ".",
+              "", "## Per condition", "",
               "FA / FR at device threshold: the actual false-accept and false-reject rates (%) at the threshold the "
               "device uses for one claim at the default policy. Cllr uses the bundle's score calibration.", ""]
     for c in conds:
-        lines += [f"### {c}", "", "| system | EER % | minDCF(0.01) | Cllr | min-Cllr | FA % at device thr | FR % at device thr |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"### {c}", "", "| system | EER % [95 %] | minDCF(0.01) | Cllr | min-Cllr | FA % at device thr | "
+                  "FR % at device thr |", "|---|---|---|---|---|---|---|"]
         for name, per in result["systems"].items():
             m = per[c]
-            lines.append(f"| {name} | {m['eer']:.2f} | {m['min_dcf_p01']:.3f} | {m.get('cllr', '—')} | {m['min_cllr']} | "
+            lines.append(f"| {name} | {_eer_cell(m)} | {m['min_dcf_p01']:.3f} | {m.get('cllr', '—')} | {m['min_cllr']} | "
                          f"{m.get('fa_at_device', '—')} | {m.get('fr_at_device', '—')} |")
-        first = next(iter(result["systems"].values()))[c]
-        lines += ["", f"{first['n_target']} target / {first['n_nontarget']} non-target trials.", ""]
+        lines += ["", f"{_counts(first[c])} trials.", ""]
     if open_set:
         lines += open_set_markdown(open_set)
     lines += ["## The development set", "",
               f"{sum(info['people'].values())} people ({', '.join(f'{v} {k}' for k, v in info['people'].items())}), "
               f"{len(info['languages'])} languages, {info['utterances']} utterances + {info['single_clips']} single "
               f"clips, {info['hours']} h before degradation; halves: {info['halves']}. Built by "
-              "`scripts/make_devset.sh` (`python -m train.devset build`), seeded and deterministic.", "",
+              "`scripts/make_devset.sh` (`python -m train.devset build`), seeded and deterministic. Every person has "
+              f"{info['per_person']['enroll']} enrolment and {info['per_person']['test']} test utterances "
+              "(`utterances.csv`) and every trial enrolls on the one and tests on the other; a KLettres person's "
+              "enrolment and test utterances are joined from disjoint halves of their recordings, and the babble of "
+              "a noisy test file holds only other people of the same half, never the trial's enrolled person.", "",
               "| person | source | package | version | voice | language | gender | licence | half |",
               "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {p['speaker']} | {p['source']} | {p['package']} | {p['version']} | {p['voice']} | {p['language']} | "
               f"{p['gender']} | {p['licence']} | {p['half']} |" for p in people]
     return "\n".join(lines) + "\n"
+
+
+def _eer_cell(m: dict) -> str:
+    low, high = m["eer_ci95"]
+    return f"{m['eer']:.1f} [{low:.1f}–{high:.1f}]"
+
+
+def _counts(m: dict) -> str:
+    return f"{m['n_people']} people, {m['n_target']} target / {m['n_nontarget']} non-target"
 
 
 def open_set_markdown(open_set: dict) -> list[str]:

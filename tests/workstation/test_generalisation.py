@@ -33,11 +33,13 @@ def test_metrics_at_the_device_threshold(tiny_bundle: Path, tmp_path: Path) -> N
     bundle = _calibrated(tiny_bundle, tmp_path)  # far1 with one claim -> threshold 0.5
     labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0])
     scores = np.array([0.9, 0.7, 0.55, 0.3, 0.6, 0.2, 0.1, 0.0, -0.2])
-    m = generalisation.metrics(labels, scores, bundle, "cosine")
+    people = ["a", "b", "c", "c", "a", "b", "c", "a", "b"]
+    m = generalisation.metrics(labels, scores, people, bundle, "cosine")
     assert m["device_threshold"] == 0.5
     assert m["fr_at_device"] == 25.0 and m["fa_at_device"] == pytest.approx(20.0)
     assert m["eer"] == pytest.approx(20.0) and m["n_target"] == 4 and m["n_nontarget"] == 5
-    assert "fa_at_device" not in generalisation.metrics(labels, scores, bundle, "asnorm")
+    assert m["n_people"] == 3 and m["eer_ci95"][0] < 20.0 < m["eer_ci95"][1]
+    assert "fa_at_device" not in generalisation.metrics(labels, scores, people, bundle, "asnorm")
 
 
 def test_report_on_the_small_dev_set(tiny_bundle: Path, small_dev: Path, tmp_path: Path) -> None:
@@ -52,8 +54,17 @@ def test_report_on_the_small_dev_set(tiny_bundle: Path, small_dev: Path, tmp_pat
         for per in result["systems"].values():
             assert per[cond]["n_target"] == sum(t[0] for t in trials)
             assert per[cond]["n_nontarget"] == sum(1 - t[0] for t in trials)
+            assert per[cond]["n_people"] == len({Path(t[2]).parts[-2] for t in trials})
+            low, high = per[cond]["eer_ci95"]
+            assert 0 <= low <= high <= 100
+    intervals = [per[c]["eer_ci95"] for per in result["systems"].values() for c in result["conditions"]]
+    assert any(low < high for low, high in intervals)  # 4 people leave a wide interval somewhere
     text = md.read_text()
     assert "| project (cosine) |" in text and "### channel" in text
+    cosine = result["systems"]["project (cosine)"]["clean"]
+    low, high = cosine["eer_ci95"]
+    assert f"| {cosine['eer']:.1f} [{low:.1f}–{high:.1f}] |" in text
+    assert f"clean {cosine['n_people']} people, {cosine['n_target']} target / {cosine['n_nontarget']} non-target" in text
     for name in (small_dev / "splits" / "report.txt").read_text().split():
         assert f"| {name} |" in text
 
