@@ -66,6 +66,7 @@ class Counters:
     errors: int = 0
     store_errors: int = 0  # decisions made but not recorded (e.g. disk full)
     last_decision: str = ""
+    heard_s: float = 0.0  # audio read from the source so far: where in it each decision was made
 
 
 class Conversation:
@@ -129,6 +130,7 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
         result = _handle(recognizer, store, utterance, cfg.claimed, counters, conversation)
         if result is None:
             return
+        result.heard_at = round(counters.heard_s, 2)
         conversation.decided(result)
         publisher.decision({**result.to_dict(), "final": False})
         if emit is not None:
@@ -141,6 +143,7 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
              f"verifying {', '.join(cfg.claimed)}" if cfg.claimed else "identifying")
     try:
         for block in source.blocks(stop):
+            counters.heard_s += len(block) / TARGET_SR
             for utterance in segmenter.feed_utterances(block):
                 decide(utterance)
             conversation.heard(len(block), segmenter.in_speech)

@@ -49,6 +49,7 @@ class Result:
     session: str | None = None  # the session's id (None: a decision on this utterance alone)
     embedding: np.ndarray | None = None  # this utterance's own unit embedding
     refresh: RefreshOutcome | None = None  # what an accept did to the speaker's profile ([refresh])
+    heard_at: float | None = None  # the daemon: seconds into its audio source when the utterance was decided
 
     def to_dict(self) -> dict[str, Any]:
         d = self.decision
@@ -57,7 +58,8 @@ class Result:
                 "unsure_below": None if d.unsure_below is None else round(d.unsure_below, 4),
                 "margin": round(d.margin, 4), "utterances": self.utterances, "session": self.session,
                 "seconds": round(self.seconds, 2), "speech_seconds": round(self.speech_seconds, 2),
-                "snr_db": None if self.snr_db is None else round(self.snr_db, 1)}
+                "snr_db": None if self.snr_db is None else round(self.snr_db, 1),
+                **({} if self.heard_at is None else {"heard_at": self.heard_at})}
 
     def line(self) -> str:
         d = self.decision

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from device.audio import load_audio, save_wav
-from device.config import Config
+from device.config import Config, SessionConfig
 from device.daemon import Result, run_daemon
 from device.embedder import Embedder, EmbeddingStream
 from device.enroll import Enroller
@@ -127,8 +127,10 @@ def test_a_stream_is_used_only_for_exactly_the_audio_it_heard(embedder: Embedder
 
 def test_daemon_stores_the_whole_utterance_decision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real daemon loop (streamed) stores exactly the decisions the Recognizer gives the same
-    VAD segments offline (whole-utterance path)."""
-    cfg = Config(model=str(SHIPPED), store=str(tmp_path / "store.db"), policy="eer", heartbeat_s=0.2)
+    VAD segments offline (whole-utterance path). Sessions end at the gaps between clips here, so
+    each decision rests on its own utterance, as offline."""
+    cfg = Config(model=str(SHIPPED), store=str(tmp_path / "store.db"), policy="eer", heartbeat_s=0.2,
+                 session=SessionConfig(gap_s=0.5))
     embedder = Embedder(SHIPPED)
     with Store(cfg.store_path) as store:
         for who in ("alan", "lyubov"):
@@ -153,7 +155,10 @@ def test_daemon_stores_the_whole_utterance_decision(tmp_path: Path, monkeypatch:
         offline = [recognizer.recognize(s, attempt=False) for s in segments]
         events = store.recent_events(len(clips))[::-1]
         for got, want, event in zip(results, offline, events):
-            assert got.to_dict() == want.to_dict()
+            assert got.session is not None and got.utterances == 1 and event.session == got.session
+            heard = got.to_dict()
+            assert 0 < heard.pop("heard_at") <= audio.size / 16000  # where in the stream it was decided
+            assert {**heard, "session": None} == want.to_dict()
             assert got.decision.score == want.decision.score and np.array_equal(got.features, want.features)
             assert event.score == pytest.approx(want.decision.score, abs=1e-12)
         # a stream that heard something else (here: before clipping) is ignored, not trusted
