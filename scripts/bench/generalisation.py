@@ -28,6 +28,7 @@ from device.policies import DEFAULT_POLICY
 from device.scoring import Scorer, unit
 from export.calibrate import cllr, min_cllr
 from scripts.bench.accuracy import Scores, vector_scores
+from scripts.bench.household_report import calibration_markdown, day_markdown, household_markdown, open_set_markdown
 from train.datasets import Trial, read_trials
 from train.devset import CONDITIONS
 from train.evaluate import embed_paths, load_embedder
@@ -112,7 +113,7 @@ def makeup(dev: Path) -> tuple[dict, list[dict]]:
         return summary_json, list(csv.DictReader(f))
 
 
-def markdown(result: dict, dev: Path, open_set: dict | None) -> str:
+def markdown(result: dict, dev: Path, household: list[str]) -> str:
     info, people = makeup(dev)
     conds = result["conditions"]
     lines = ["# Generalisation: people and channels the model never trained on", "",
@@ -139,8 +140,7 @@ def markdown(result: dict, dev: Path, open_set: dict | None) -> str:
             lines.append(f"| {name} | {_eer_cell(m)} | {m['min_dcf_p01']:.3f} | {m.get('cllr', '—')} | {m['min_cllr']} | "
                          f"{m.get('fa_at_device', '—')} | {m.get('fr_at_device', '—')} |")
         lines += ["", f"{_counts(first[c])} trials.", ""]
-    if open_set:
-        lines += open_set_markdown(open_set)
+    lines += household
     lines += ["## The development set", "",
               f"{sum(info['people'].values())} people ({', '.join(f'{v} {k}' for k, v in info['people'].items())}), "
               f"{len(info['languages'])} languages, {info['utterances']} utterances + {info['single_clips']} single "
@@ -166,20 +166,6 @@ def _counts(m: dict) -> str:
     return f"{m['n_people']} people, {m['n_target']} target / {m['n_nontarget']} non-target"
 
 
-def open_set_markdown(open_set: dict) -> list[str]:
-    lines = ["## Open set, through the real CLI", "",
-             f"{open_set['enrolled']} people enrolled (`python -m device enroll`, {open_set['per_person']} recordings "
-             f"each), {open_set['unknown']} never-enrolled people; every attempt is `python -m device identify --json`. "
-             "Genuine: held-out recordings of enrolled people; unknown: every recording of the others.", "",
-             "| condition | policy | threshold | genuine correct % | genuine rejected % | misidentified % | "
-             "unknown accepted % | attempts (genuine / unknown) |", "|---|---|---|---|---|---|---|---|"]
-    for row in open_set["rows"]:
-        lines.append(f"| {row['condition']} | {row['policy']} | {row['threshold']} | {row['genuine_correct']} | "
-                     f"{row['genuine_rejected']} | {row['misidentified']} | {row['unknown_accepted']} | "
-                     f"{row['n_genuine']} / {row['n_unknown']} |")
-    return lines + [""]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, type=Path)
@@ -187,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--half", default="report")
     p.add_argument("--peer", action="append", default=[], metavar="NAME=NPZ")
     p.add_argument("--open-set", type=Path, help="open_set.json from scripts.bench.open_set")
+    p.add_argument("--household", type=Path, help="household.json from scripts.bench.household")
+    p.add_argument("--household-day", type=Path, help="household_day.json from scripts.bench.household_day")
     p.add_argument("--json", required=True, type=Path)
     p.add_argument("--markdown", type=Path)
     a = p.parse_args(argv)
@@ -198,8 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(result, indent=1) + "\n")
     if a.markdown:
-        open_set = json.loads(a.open_set.read_text()) if a.open_set and a.open_set.exists() else None
-        a.markdown.write_text(markdown(result, a.dev, open_set))
+        sections = [calibration_markdown(bundle.meta)]
+        for path, section in ((a.open_set, open_set_markdown), (a.household, household_markdown),
+                              (a.household_day, day_markdown)):
+            if path and path.exists():
+                sections.append(section(json.loads(path.read_text())))
+        a.markdown.write_text(markdown(result, a.dev, [line for lines in sections for line in lines]))
     for name, per in result["systems"].items():
         print(f"{name:28s} " + "  ".join(f"{c} {v['eer']:.2f}" for c, v in per.items()))
     return 0
