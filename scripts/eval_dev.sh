@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The generalisation report (docs/GENERALISATION.md): a bundle on the development set's report half,
 # next to Resemblyzer and the MFCC mean+std baseline, plus open-set identification through the real
-# CLI. Builds what is missing (venvs, the dev set, .venv-peers).
+# CLI (single recordings and sessions), every policy in-process (room adaptation, refresh) and a
+# scripted household day through the daemon. Builds what is missing (venvs, the dev set, .venv-peers).
 #   MODEL=models/default DEV=data/dev OUT=build/dev MARKDOWN=docs/GENERALISATION.md PEERS=1 scripts/eval_dev.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,15 @@ if [ "${PEERS:-1}" = 1 ]; then
   fi
   peer=(--peer "Resemblyzer (GE2E)=$out/resemblyzer.npz")
 fi
-.venv-train/bin/python -m scripts.bench.open_set --model "$model" --dev "$dev" --json "$out/open_set.json" \
-  --policies "${POLICIES:-far1,far2,far5,eer}" --conditions "${CONDITIONS:-clean,noisy,channel/mic}"
+fresh() {  # a result newer than the bundle and the development set is kept (the CLI runs take minutes)
+  [ "$1" -nt "$model/model.json" ] && [ "$1" -nt "$dev/summary.json" ]
+}
+fresh "$out/open_set.json" || .venv-train/bin/python -m scripts.bench.open_set --model "$model" --dev "$dev" \
+  --json "$out/open_set.json" --policies "${POLICIES:-far0.5,far1,far2,far5,eer}" \
+  --conditions "${CONDITIONS:-clean,noisy,channel/mic}" --sessions 1,2,3 --session-policies "${SESSION_POLICIES:-far1,far5}"
+.venv-train/bin/python -m scripts.bench.household --model "$model" --dev "$dev" --json "$out/household.json" > /dev/null
+fresh "$out/household_day.json" || .venv-train/bin/python -m scripts.bench.household_day --model "$model" --dev "$dev" \
+  --json "$out/household_day.json" > /dev/null
 .venv-train/bin/python -m scripts.bench.generalisation --model "$model" --dev "$dev" "${peer[@]}" \
-  --open-set "$out/open_set.json" --json "$out/generalisation.json" --markdown "$md"
+  --open-set "$out/open_set.json" --household "$out/household.json" --household-day "$out/household_day.json" \
+  --json "$out/generalisation.json" --markdown "$md"
