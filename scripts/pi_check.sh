@@ -94,7 +94,7 @@ if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
     chroot "$root" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the arm64 root"
   fi
 fi
-pip_cert=${PIP_CERT:-$(sed -n 's/^cert *= *//p' /etc/pip.conf 2>/dev/null | head -1)}
+pip_cert=${PIP_CERT:-$(sed -n 's/^cert *= *//p' /etc/pip.conf 2>/dev/null | head -1 || true)}  # no /etc/pip.conf on a fresh machine: none
 if [ -n "$pip_cert" ]; then printf '[global]\ncert = %s\n' "$pip_cert" > "$root/etc/pip.conf"; fi
 # A clean environment: nothing of this machine's pip/apt settings leaks into the "Pi". A chroot has
 # no running systemd: systemctl works offline (enable writes the symlinks, --now's start is skipped),
