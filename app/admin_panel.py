@@ -135,7 +135,9 @@ def refreshes(cfg: Config, store: Store) -> None:
                             "last refresh": _when(max((r.time for r in h.active), default=None)),
                             "hold": "on" if h.hold else "off"} for h in histories]).set_index("name"))
     by_name = {h.speaker.name: h for h in histories}
-    name = st.selectbox("Speaker", list(by_name), key="refresh_name")
+    # not "Speaker": the delete section's selectbox has that name, and one page must not have two
+    # controls a screen reader (or a browser test) cannot tell apart
+    name = st.selectbox("Profile to revert or hold", list(by_name), key="refresh_name")
     st.session_state["refresh_hold"] = by_name[name].hold  # what the store says, even if the CLI changed it
     st.toggle("Hold refresh", key="refresh_hold", on_change=_toggle_hold, args=(store.path, name))
     if st.button("Revert refreshes", key="refresh_revert", disabled=not by_name[name].active):

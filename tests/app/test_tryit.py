@@ -145,7 +145,8 @@ def test_dashboard_shows_decisions_not_scores_to_anonymous(store: Store, voices:
     closest = [r.decision.speaker for r in results]
     at = page()
     events = at.dataframe[0].value
-    assert list(events["decision"]) == ["reject", "accept", "reject", "accept"]  # newest first
+    # newest first; the table shows each label with its icon (app/tables.py SHOWN), spelled out here
+    assert list(events["decision"]) == ["⛔ reject", "✅ accept", "⛔ reject", "✅ accept"]
     assert list(events["best match"]) == ["–", "ann", "–", "bob"]  # no closest name for a rejection
     assert not {"score", "threshold", "margin"} & set(events.columns)
     assert len(at.get("vega_lite_chart")) == 1  # the MFCC heatmap; no score timeline

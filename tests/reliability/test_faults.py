@@ -123,7 +123,47 @@ def test_kill9_during_enrollment_writes(tmp_path: Path) -> None:
             assert len(s.list_speakers()) >= 1
 
 
+def session_rows(store: Path) -> dict[str, tuple[int, str]]:
+    """{session: (utterances, decision label)} of the store's events, checking one row per session."""
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT session, utterances, decision FROM events").fetchall()
+    finally:
+        db.close()
+    sessions = [r[0] for r in rows]
+    assert None not in sessions and len(sessions) == len(set(sessions)), sessions  # one event per session
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def last_decisions(printed: list[str]) -> dict[str, dict]:
+    """{session: its last printed decision} of the daemon's --json lines, checking that within a
+    session the decisions rest on 1, 2, 3 ... utterances in turn (none lost, none repeated)."""
+    last: dict[str, dict] = {}
+    for line in printed:
+        d = json.loads(line)
+        assert d["utterances"] == last.get(d["session"], {"utterances": 0})["utterances"] + 1, (d, last)
+        last[d["session"]] = d
+    return last
+
+
+def drained(q: object) -> list[str]:
+    """Every line of an ended process's stdout: once it has ended, tests.helpers.lines' reader only
+    empties the pipe, so the lines stop growing within a moment."""
+    size = -1
+    while q.qsize() != size:
+        size = q.qsize()
+        time.sleep(0.5)
+    return [line for _, line in list(q.queue)]
+
+
 def test_kill9_during_event_writes_then_restart(device: dict, tmp_path: Path) -> None:
+    """kill -9 while the daemon decides and records at full speed (the file is read unpaced), then a
+    restart. The daemon keeps one event per session and updates it after every decision (the stream's
+    1 s pauses are within `session.gap_s`, so sessions run long), so what must survive is: every
+    session printed has exactly one whole event row, holding the session's last printed decision or
+    the one after it (recorded, killed before it was printed); at most one row of a session never
+    printed (its first decision recorded, not printed). A restart opens new sessions beside the old
+    rows, which it leaves as they were."""
     store = copy_store(device, tmp_path)
     proc = daemon(device, store, "--file", str(device["stream"]))
     out = lines(proc.stdout)
@@ -133,15 +173,32 @@ def test_kill9_during_event_writes_then_restart(device: dict, tmp_path: Path) ->
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = whole_records(store)
-    assert before["speakers"] == 2 and before["events"] >= 14
+    printed = last_decisions(drained(out))
+    assert sum(d["utterances"] for d in printed.values()) >= 15  # decisions printed before the kill
+    assert whole_records(store)["speakers"] == 2
+    before = session_rows(store)
+    unprinted = set(before) - set(printed)
+    assert set(printed) <= set(before) and len(unprinted) <= 1, (printed.keys(), before)
+    assert all(before[s][0] == 1 for s in unprinted)
+    for session, d in printed.items():
+        n, label = before[session]
+        assert n in (d["utterances"], d["utterances"] + 1), (session, n, d)
+        assert n != d["utterances"] or label == d["decision"]
+
     proc = daemon(device, store, "--file", str(device["stream"]))
+    out = lines(proc.stdout)
     try:
         time.sleep(3)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    assert whole_records(store)["events"] > before["events"]
+    again = last_decisions(drained(out))
+    after = session_rows(store)
+    assert again and not set(again) & set(before)  # the restart's decisions are new sessions
+    assert {s: after[s] for s in before} == before  # the old rows untouched
+    assert set(after) == set(before) | set(again)
+    assert all(after[s] == (d["utterances"], d["decision"]) for s, d in again.items())
+    whole_records(store)
 
 
 # --- disk full ----------------------------------------------------------------------------------
@@ -194,6 +251,7 @@ def test_status_page_reads_while_daemon_writes(device: dict, tmp_path: Path) -> 
     """The page's queries (dashboard.live) in a tight loop against the unpaced daemon."""
     store = copy_store(device, tmp_path)
     proc = daemon(device, store, "--file", str(device["stream"]))
+    out = lines(proc.stdout)  # read while it runs: its --json lines fill a pipe (64 KiB) before it ends
     errors: list[str] = []
     reads = 0
     try:
@@ -209,10 +267,16 @@ def test_status_page_reads_while_daemon_writes(device: dict, tmp_path: Path) -> 
             except Exception as exc:  # noqa: BLE001 - any failure reaching a reader is the bug
                 errors.append(repr(exc))
     finally:
-        stdout, stderr = proc.communicate(timeout=300)
+        proc.wait(timeout=300)  # not communicate(): stdout is the reader thread's
+    stderr = proc.stderr.read()
     assert proc.returncode == 0, stderr[-2000:]
     assert errors == [] and reads > 20
-    assert whole_records(store)["events"] == len(stdout.splitlines())
+    printed = drained(out)
+    assert f"stopped after {len(printed)} utterances (0 skipped)" in stderr  # every utterance printed
+    # one event per session (updated in place), holding the session's last decision
+    decided = last_decisions(printed)
+    assert whole_records(store)["events"] == len(decided)
+    assert session_rows(store) == {s: (d["utterances"], d["decision"]) for s, d in decided.items()}
 
 
 # --- the microphone: real devices failing -------------------------------------------------------

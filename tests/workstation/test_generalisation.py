@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from device.bundle import Bundle
+from export.evidence import roles
 from scripts.bench import generalisation, open_set
 from train.datasets import read_trials
 
@@ -70,27 +72,65 @@ def test_report_on_the_small_dev_set(tiny_bundle: Path, small_dev: Path, tmp_pat
 
 
 def test_tally_counts_each_outcome() -> None:
-    attempts = [("a", Path("1")), ("a", Path("2")), ("b", Path("3")), ("b", Path("4")), (None, Path("5")),
-                (None, Path("6"))]
-    answers = [{"accepted": True, "speaker": "a", "threshold": 0.5}, {"accepted": True, "speaker": "b", "threshold": 0.5},
-               {"accepted": False, "speaker": "a", "threshold": 0.5}, {"accepted": True, "speaker": "b", "threshold": 0.5},
-               {"accepted": True, "speaker": "a", "threshold": 0.5}, {"accepted": False, "speaker": "b", "threshold": 0.5}]
-    row = open_set.tally("clean", "far1", attempts, answers)
-    assert (row["genuine_correct"], row["misidentified"], row["genuine_rejected"]) == (50.0, 25.0, 25.0)
-    assert row["unknown_accepted"] == 50.0 and row["threshold"] == 0.5
-    with pytest.raises(SystemExit):
-        open_set.tally("clean", "far1", attempts, answers[:-1])
+    """One row of the open-set table from known answers (the CLI's JSON: accepted, speaker,
+    decision); attempts are (truth, recordings) and the row carries how many recordings each used."""
+    attempts = [("a", [Path("1")]), ("a", [Path("2")]), ("b", [Path("3")]), ("b", [Path("4")]), ("a", [Path("5")]),
+                (None, [Path("6")]), (None, [Path("7")]), (None, [Path("8")]), (None, [Path("9")])]
+    answers = [{"accepted": True, "decision": "accept", "speaker": "a", "threshold": 0.5},  # correct
+               {"accepted": True, "decision": "accept", "speaker": "b", "threshold": 0.5},  # misidentified
+               {"accepted": False, "decision": "reject", "speaker": "a", "threshold": 0.5},  # rejected
+               {"accepted": True, "decision": "accept", "speaker": "b", "threshold": 0.5},  # correct
+               {"accepted": False, "decision": "unsure", "speaker": "a", "threshold": 0.5},  # unsure, not named
+               {"accepted": True, "decision": "accept", "speaker": "a", "threshold": 0.5},  # stranger accepted
+               {"accepted": False, "decision": "unsure", "speaker": "b", "threshold": 0.5},  # stranger unsure
+               {"accepted": False, "decision": "reject", "speaker": "b", "threshold": 0.5},
+               {"error": "identify failed"}]  # a stranger's attempt the CLI could not answer
+    row = open_set.tally("clean", "far1", 1, attempts, answers)
+    assert (row["condition"], row["policy"], row["utterances"], row["threshold"]) == ("clean", "far1", 1, 0.5)
+    assert (row["n_genuine"], row["n_unknown"], row["errors"]) == (5, 4, 1)
+    assert (row["genuine_correct"], row["misidentified"], row["genuine_rejected"], row["genuine_unsure"]) == \
+        (40.0, 20.0, 20.0, 20.0)
+    assert (row["unknown_accepted"], row["unknown_unsure"]) == (25.0, 25.0)
+    assert open_set.tally("noisy", "far5", 3, attempts, answers)["utterances"] == 3
+
+
+def test_identify_refuses_missing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI answering fewer single recordings than asked stops the bench (the answers would no
+    longer line up with their attempts); the check moved from tally() into identify()."""
+    attempts = [("a", [Path("1.wav")]), (None, [Path("2.wav")])]
+    one = json.dumps({"accepted": True, "decision": "accept", "speaker": "a", "threshold": 0.5})
+
+    def device(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.CompletedProcess(args, 2, one + "\n", "2.wav: unreadable")
+
+    monkeypatch.setattr(open_set, "device", device)
+    with pytest.raises(SystemExit, match="answered 1 of 2 attempts"):
+        open_set.identify(attempts, [], "far1", 1)
 
 
 def test_open_set_through_the_cli(tiny_bundle: Path, small_dev: Path, tmp_path: Path) -> None:
     if not open_set.DEVICE_PY.exists():
         pytest.fail(f"{open_set.DEVICE_PY} missing: run scripts/setup_venvs.sh", pytrace=False)
     out = tmp_path / "open.json"
-    assert open_set.main(["--model", str(tiny_bundle), "--dev", str(small_dev), "--enrolled", "2", "--per-person", "2",
-                          "--policies", "eer", "--conditions", "clean", "--json", str(out)]) == 0
+    assert open_set.main(["--model", str(tiny_bundle), "--dev", str(small_dev), "--enrolled", "2",
+                          "--policies", "eer", "--conditions", "clean", "--sessions", "1,2", "--session-policies", "eer",
+                          "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert (result["enrolled"], result["unknown"]) == (2, 2)
-    (row,) = result["rows"]
-    assert row["n_genuine"] == 2 * 2 and row["n_unknown"] == 2 * 4 and row["errors"] == 0
-    assert row["genuine_correct"] + row["misidentified"] + row["genuine_rejected"] == pytest.approx(100.0)
+    # enrolment and test recordings are the dev set's roles (utterances.csv): the counts follow from them
+    people = roles(small_dev, "report")
+    enrolled, unknown = result["enrolled_people"], result["unknown_people"]
+    assert sorted(enrolled + unknown) == sorted(people)
+    assert result["per_person"] == len(people[enrolled[0]].enroll)
+    assert set(result["enroll_samples_refused"]) == set(enrolled)
+    rows = {row["utterances"]: row for row in result["rows"]}
+    assert sorted(rows) == [1, 2] and len(result["rows"]) == 2
+    for n, row in rows.items():
+        assert row["policy"] == "eer" and row["condition"] == "clean"
+        assert row["n_genuine"] == sum(len(people[p].test) // n for p in enrolled) > 0
+        assert row["n_unknown"] == sum(len(people[p].test) // n for p in unknown) > 0
+        assert row["errors"] == 0
+        assert row["genuine_correct"] + row["misidentified"] + row["genuine_rejected"] + row["genuine_unsure"] == \
+            pytest.approx(100.0)
+        assert 0 <= row["unknown_unsure"] <= 100 - row["unknown_accepted"]
     assert sys.executable  # the report side ran here, the CLI in the device venv
