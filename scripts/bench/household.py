@@ -20,7 +20,6 @@ Every decision goes through the device's own `Recognizer.decide` (thresholds per
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -36,7 +35,7 @@ from device.room import RoomEstimate
 from device.scoring import unit
 from device.store import Store
 from export.evidence import Roles, in_family, roles
-from scripts.bench.open_set import groups
+from scripts.bench.open_set import draw, groups, household_arguments
 from train.evaluate import embed_paths
 from train.metrics import eer
 
@@ -54,12 +53,6 @@ def embed_half(model: Path, dev: Path, people: dict[str, Roles]) -> dict[str, np
     if problems:
         raise SystemExit(f"household: {len(problems)} files could not be embedded: {problems[:3]}")
     return {str(p.relative_to(dev)): v for p, v in found.items()}
-
-
-def draw(names: list[str], n_enrolled: int, seed: int = 0) -> list[str]:
-    """The enrolled people, drawn as scripts.bench.open_set draws them."""
-    rng = np.random.default_rng([seed, 41])
-    return sorted(names[i] for i in rng.choice(len(names), size=min(n_enrolled, len(names) - 1), replace=False))
 
 
 def tally(rows: list[tuple[str | None, object]]) -> dict:
@@ -181,11 +174,7 @@ def run(model: Path, dev: Path, half: str, n_enrolled: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, type=Path)
-    p.add_argument("--dev", required=True, type=Path)
-    p.add_argument("--half", default="report")
-    p.add_argument("--enrolled", type=int, default=12)
+    p = household_arguments(__doc__)
     p.add_argument("--json", required=True, type=Path)
     a = p.parse_args(argv)
     result = run(a.model, a.dev, a.half, a.enrolled)

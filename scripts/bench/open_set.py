@@ -42,12 +42,27 @@ def groups(files: list[str], n: int) -> list[list[str]]:
     return [files[i:i + n] for i in range(0, len(files) - n + 1, n)]
 
 
+def draw(names: list[str], n_enrolled: int, seed: int = 0) -> list[str]:
+    """The people enrolled (seeded; at least one is left to be a stranger)."""
+    rng = np.random.default_rng([seed, 41])
+    return sorted(names[i] for i in rng.choice(len(names), size=min(n_enrolled, len(names) - 1), replace=False))
+
+
+def household_arguments(description: str) -> argparse.ArgumentParser:
+    """The flags every household benchmark shares: which bundle, which dev set and half, how many enrolled."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--dev", required=True, type=Path)
+    p.add_argument("--half", default="report")
+    p.add_argument("--enrolled", type=int, default=12)
+    return p
+
+
 def run(model: Path, dev: Path, half: str, n_enrolled: int, policies: list[str], conditions: list[str],
         sessions: list[int], session_policies: list[str], seed: int = 0) -> dict:
     everyone = roles(dev, half)
     names = sorted(everyone)
-    rng = np.random.default_rng([seed, 41])
-    enrolled = sorted(names[i] for i in rng.choice(len(names), size=min(n_enrolled, len(names) - 1), replace=False))
+    enrolled = draw(names, n_enrolled, seed)
     unknown = [n for n in names if n not in enrolled]
     rows, refusals = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,11 +124,7 @@ def tally(cond: str, policy: str, n: int, attempts: list[tuple[str | None, list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, type=Path)
-    p.add_argument("--dev", required=True, type=Path)
-    p.add_argument("--half", default="report")
-    p.add_argument("--enrolled", type=int, default=12)
+    p = household_arguments(__doc__)
     p.add_argument("--policies", default="far1,eer")
     p.add_argument("--conditions", default="clean,noisy")
     p.add_argument("--sessions", default="1", help="recordings per attempt, e.g. 1,2,3")
