@@ -16,18 +16,21 @@ between similar voices), so one person's evidence never lends weight to another'
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from device.scoring import unit
 
+EVIDENCE_UTTERANCES = 10  # a long conversation is judged on its latest utterances: bounded memory and work
+
 
 @dataclass
 class Session:
-    """The utterances of one speaker so far (unit embeddings, oldest first)."""
+    """The latest EVIDENCE_UTTERANCES utterances of one speaker (unit embeddings, oldest first)."""
 
-    vectors: list[np.ndarray] = field(default_factory=list)
+    vectors: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=EVIDENCE_UTTERANCES))
     speech_seconds: float = 0.0
     started: float = 0.0
     last: float = 0.0
@@ -36,6 +39,7 @@ class Session:
 
     @property
     def utterances(self) -> int:
+        """How many utterances the session's evidence fuses (at most EVIDENCE_UTTERANCES)."""
         return len(self.vectors)
 
     def evidence(self) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from device.scoring import Decision, Scorer, identify, unit, verify
-from device.session import SessionTracker
+from device.session import EVIDENCE_UTTERANCES, SessionTracker
 
 
 def vec(*xs: float) -> np.ndarray:
@@ -61,3 +61,11 @@ def test_verify_and_identify_say_unsure_with_the_closest_candidate() -> None:
     found = identify(scorer, profiles, test, threshold=0.8, unsure_below=0.7)
     assert (found.label, found.speaker) == ("unsure", "ann")
     assert verify(scorer, profiles["bob"], test, "bob", 0.8, 0.7).label == "reject"
+
+
+def test_a_long_conversation_is_judged_on_its_latest_utterances() -> None:
+    tracker = SessionTracker(gap_s=None, same_speaker=None)
+    for i in range(EVIDENCE_UTTERANCES + 5):
+        session, _ = tracker.add(vec(1, 0) if i < 5 else vec(0, 1), 1.0, now=float(i))
+    assert session.utterances == EVIDENCE_UTTERANCES and session.speech_seconds == EVIDENCE_UTTERANCES + 5
+    np.testing.assert_allclose(session.evidence(), vec(0, 1), atol=1e-6)  # the first five have left the evidence

@@ -6,7 +6,8 @@ event table must stay flat.
 The demo stream of scripts/bench/device_side/daemon_latency.py (one utterance per demo enrollment clip, 3 s of
 speech + 1 s of silence) is played again and again by FileSource into `run_daemon` (VAD, embedding,
 scoring, event write, heartbeat thread) with the demo speakers enrolled and a small
-event_retention, so trimming runs all the time. Every `--every` decisions it samples this
+event_retention, so trimming runs all the time (a session gap shorter than the 1-s pauses makes every
+utterance a session of its own, so every decision is a new event row). Every `--every` decisions it samples this
 process's RSS (/proc/self/status), open descriptors (/proc/self/fd) and the event count. Writes
 build/bench/soak.json (or --out), with --doc rewrites the soak section of docs/RELIABILITY.md, and
 exits 1 when a check fails:
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from device.audio import load_audio
-from device.config import Config
+from device.config import Config, SessionConfig
 from device.daemon import Result, run_daemon
 from device.embedder import Embedder
 from device.enroll import Enroller
@@ -72,7 +73,7 @@ def soak(model: str, utterances: int, every: int, work: Path) -> dict:
     for p in work.glob("soak-store.db*"):
         p.unlink()
     cfg = Config(model=model, store=str(work / "soak-store.db"), policy="eer", heartbeat_s=1.0,
-                 event_retention=RETENTION)
+                 event_retention=RETENTION, session=SessionConfig(gap_s=0.5))
     enroll_demo(cfg)
     clips = len(list(CLIPS.glob("*-enroll-*.flac")))
     stream = work / f"daemon-{clips}.flac"
