@@ -47,7 +47,6 @@ class Result:
     attempt: bool = True  # counted toward the claim's lockout (see the module docstring)
     utterances: int = 1  # utterances of the session the decision rests on
     session: str | None = None  # the session's id (None: a decision on this utterance alone)
-    embedding: np.ndarray | None = None  # this utterance's own unit embedding
     refresh: RefreshOutcome | None = None  # what an accept did to the speaker's profile ([refresh])
     heard_at: float | None = None  # the daemon: seconds into its audio source when the utterance was decided
 
@@ -180,7 +179,7 @@ class Recognizer:
         kind = "verify" if claims else "identify"
         return Result(kind, decision, decision.speaker if claims else None, emb.seconds, speech,
                       snr_db(frames, voiced), emb.features, attempt=bool(claims) and attempt,
-                      utterances=utterances, session=session.id if session else None, embedding=emb.vector, refresh=refresh)
+                      utterances=utterances, session=session.id if session else None, refresh=refresh)
 
     def _another_speaker(self, sessions: SessionTracker, candidates: dict[str, np.ndarray], vector: np.ndarray,
                          verifying: bool) -> bool:
