@@ -181,9 +181,9 @@ def test_kill9_during_event_writes_then_restart(device: dict, tmp_path: Path) ->
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    lines = drained(out)
-    printed = last_decisions(lines)
-    assert len(lines) >= 15  # decisions printed before the kill
+    shown = drained(out)
+    printed = last_decisions(shown)
+    assert len(shown) >= 15  # decisions printed before the kill
     assert whole_records(store)["speakers"] == 2
     before = session_rows(store)
     unprinted = set(before) - set(printed)
