@@ -143,8 +143,8 @@ class Recognizer:
         exactly `audio`, its embedding and VAD labels (the same numbers) are taken instead of recomputed.
         With `sessions` the utterance joins (or starts) a session and the decision rests on all of
         that session's utterances, at the thresholds calibrated for that much evidence. With `learn`
-        (not for uploaded files: they are not what the device hears) an accept may refresh the
-        speaker's profile when `[refresh]` is on.
+        (not for uploaded files: they are not what the device hears) the utterance joins the room
+        estimate when `[room]` is on and an accept may refresh the speaker's profile when `[refresh]` is on.
         """
         audio = to_mono_16k(audio, TARGET_SR, label)
         if len(audio) < self.cfg.vad.min_utterance_s * TARGET_SR:  # too little to judge: refuse, don't guess
