@@ -20,13 +20,14 @@ import streamlit as st
 from app.admin_panel import is_admin
 from app.charts import mfcc_heatmap, score_timeline
 from app.health import cpu_temperature, daemon_health, duration, load_average
+from app.household import household_panel
 from app.integrations import integrations_panel
 from app.resources import load_bundle, open_store
 from app.tables import events_table, public, speakers_table, todays_counts
 from device.bundle import Bundle, BundleError
 from device.config import Config
 from device.lockout import locked_speakers
-from device.store import Event, Store
+from device.store import LAST_SYNC, Event, Store
 
 EVENTS_SHOWN = 20
 EVENTS_COUNTED = 500  # today's counts and "last seen" come from this many newest events
@@ -42,6 +43,7 @@ def live(cfg: Config) -> None:
         status = store.status()
         health(cfg, store, status)
         integrations_panel(status, daemon_health(status, cfg.heartbeat_s, time.time()).up)
+        household_panel(store.get_setting(LAST_SYNC))
         events = store.recent_events(limit=EVENTS_COUNTED)
         admin = is_admin()
         live_events(events if admin else public(events), store.count_events(), scores=admin)

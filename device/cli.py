@@ -7,6 +7,7 @@ stderr naming the file or speaker at fault).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import signal
@@ -15,12 +16,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from device.admin import AdminError, set_password, set_password_interactively
+from device.assist import AssistEnroller, AssistProxy, serve
 from device.audio import AudioError, load_audio
 from device.bundle import Bundle, BundleError
 from device.config import Config, ConfigError
@@ -93,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--realtime", action="store_true", help="--file: pace it like a live microphone")
     d.add_argument("--claim", action="append", help="verify against these speakers instead of identifying")
 
+    a = sub.add_parser("assist", parents=[common], help="a Wyoming speech-to-text proxy for Home Assistant's Assist "
+                       "that verifies the speaker, cuts other voices and tags the transcript (docs/ASSIST.md)")
+    a.add_argument("--listen", help="where Home Assistant connects (default [assist] listen, tcp://0.0.0.0:10350)")
+    a.add_argument("--upstream", help="the real Wyoming ASR service, e.g. tcp://127.0.0.1:10300")
+    a.add_argument("--tag", action="store_true", default=None, help="prefix an accepted speaker's transcript with '[name] '")
+    ae = sub.add_parser("assist-enroll", parents=[common],
+                        help="enroll NAME from the next commands spoken to a satellite through the Assist proxy's port")
+    ae.add_argument("name")
+    ae.add_argument("--listen", help="where Home Assistant connects (default [assist] listen)")
+    ae.add_argument("--samples", type=int, default=4, help="usable commands to take (default 4)")
+
     pr = sub.add_parser("profiles", help="list, export, import or delete enrolled speakers; their refresh history")
     psub = pr.add_subparsers(dest="action", required=True)
     psub.add_parser("list", parents=[common])
@@ -113,19 +127,30 @@ def build_parser() -> argparse.ArgumentParser:
     hold = psub.add_parser("hold", parents=[common], help="stop refreshes of a profile (--off: allow them again)")
     hold.add_argument("name")
     hold.add_argument("--off", action="store_true", help="lift the hold")
+    sync = psub.add_parser("sync", parents=[common], help="one round of sharing profiles with the household's other "
+                           "devices through the MQTT broker ([household] key_file)")
+    sync.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the broker's retained profiles")
+
+    hh = sub.add_parser("household", help="the household key that lets devices share profiles")
+    hsub = hh.add_subparsers(dest="action", required=True)
+    init = hsub.add_parser("init", parents=[common], help="write a new household key (0600); copy it to join a device")
+    init.add_argument("--key-file", required=True, type=Path)
     return p
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """The config file with the command-line flags laid over it."""
     claimed = args.claim if args.command == "run" else None
+    assist = {f"assist.{key}": getattr(args, key, None) for key in ("listen", "upstream", "tag")}
     return Config.load(args.config).override(model=args.model, store=args.store, policy=args.policy,
-                                             threads=args.threads, claimed=claimed, **{"audio.device": args.device})
+                                             threads=args.threads, claimed=claimed, **{"audio.device": args.device},
+                                             **assist)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.INFO if args.command in ("run", "enroll") else logging.WARNING
+    services = ("run", "enroll", "assist", "assist-enroll")
+    level = logging.DEBUG if args.verbose else logging.INFO if args.command in services else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args)
@@ -292,6 +317,16 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_profiles(args: argparse.Namespace, cfg: Config) -> int:
     if args.action in ("history", "revert", "hold"):
         return profile_refreshes(args, cfg)
+    if args.action == "sync":
+        from device.household import sync  # paho and cryptography only where profiles are shared
+
+        with Store(cfg.store_path) as store:
+            report = sync(cfg, store, str(Bundle.load(cfg.model).meta["sha256"]), args.timeout)
+        out(args, report.to_dict(), f"household sync: {report.received} on the broker, took {len(report.merged)} "
+                                    f"({', '.join(report.merged) or 'none'}), removed {len(report.deleted)}, "
+                                    f"{len(report.other_model)} from another model (kept, unused), rejected "
+                                    f"{report.rejected}, published {report.published}, {report.seconds:.1f} s")
+        return 0
     if args.action == "list":
         with Store(cfg.store_path) as store:
             speakers = store.list_speakers()
@@ -338,6 +373,55 @@ def profile_refreshes(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_assist(args: argparse.Namespace, cfg: Config) -> int:
+    if not cfg.assist.upstream:
+        raise ConfigError("assist: no upstream ASR service (--upstream tcp://HOST:PORT or [assist] upstream)")
+    with Store(cfg.store_path) as store, Publisher.from_config(cfg, daemon=False) as publisher:
+        recognizer = Recognizer(cfg, store, args.policy)
+        if not recognizer.profiles():
+            raise RecognitionError(f"nobody is enrolled with model {recognizer.bundle.name!r} (python -m device enroll "
+                                   "NAME, or python -m device assist-enroll NAME through a satellite)")
+        proxy = AssistProxy(cfg, store, recognizer, publisher, emit=lambda r: out(args, r.to_dict(), r.line()))
+        serve_until_signalled(cfg.assist.listen, proxy.describe, proxy.answer, asyncio.Event())
+    return 0
+
+
+def cmd_assist_enroll(args: argparse.Namespace, cfg: Config) -> int:
+    embedder = Embedder(cfg.model, threads=cfg.threads)
+    with Store(cfg.store_path) as store:
+        enroller = Enroller.for_store(store, embedder, cfg, args.name)
+        done = asyncio.Event()
+        enrolling = AssistEnroller(enroller, store, args.samples, done,
+                                   emit=lambda fb, progress: out(args, {"speaker": args.name, **asdict(fb),
+                                                                        "accepted": fb.accepted, "progress": progress},
+                                                                 feedback_line(fb, progress)))
+        print(f"Speak {args.samples} commands to the satellite ({cfg.assist.listen}).", file=sys.stderr, flush=True)
+        serve_until_signalled(cfg.assist.listen, enrolling.describe, enrolling.answer, done)
+    if not done.is_set():
+        raise EnrollError(f"{args.name}: stopped before {args.samples} usable commands; nothing saved")
+    return 0
+
+
+def cmd_household(args: argparse.Namespace, cfg: Config) -> int:
+    from device.household import init_key
+
+    path = init_key(args.key_file)
+    out(args, {"key_file": str(path)}, f"household key written to {path} (0600). Copy it to each device and set "
+                                       "[household] key_file there.")
+    return 0
+
+
+def serve_until_signalled(uri: str, describe: Any, answer: Any, stop: asyncio.Event) -> None:
+    """Serve Wyoming clients until `stop` is set or SIGTERM/SIGINT arrives."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(uri, describe, answer, stop)
+    asyncio.run(main())
+
+
 COMMANDS = {"devices": cmd_devices, "status": cmd_status, "enroll": cmd_enroll, "verify": cmd_recognize,
             "identify": cmd_recognize, "run": cmd_run, "profiles": cmd_profiles,
-            "set-admin-password": cmd_set_admin_password}
+            "set-admin-password": cmd_set_admin_password, "assist": cmd_assist, "assist-enroll": cmd_assist_enroll,
+            "household": cmd_household}

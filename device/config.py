@@ -178,6 +178,45 @@ class WebhookConfig:
 
 
 @dataclass
+class HouseholdConfig:
+    """Profiles shared with the household's other devices through the MQTT broker (device/household.py)."""
+
+    key_file: str = ""  # the household key (0600; python -m device household init); "" = nothing is shared
+    room: str = ""  # where this device is: decisions carry it and each person's room sensor shows it
+    room_expire_s: int = 1800  # a person's room sensor turns unknown this long after their last accept anywhere
+    sync_s: float = 60.0  # the daemon's sync round interval
+
+    def __post_init__(self) -> None:
+        if self.sync_s <= 0 or self.room_expire_s <= 0:
+            raise ConfigError("household.sync_s and household.room_expire_s must be positive")
+
+
+UNVERIFIED = ("empty", "forward")
+
+
+@dataclass
+class AssistConfig:
+    """The Wyoming speech-to-text proxy for Home Assistant's Assist pipeline (device/assist.py)."""
+
+    listen: str = "tcp://0.0.0.0:10350"  # where Home Assistant connects (its Wyoming integration)
+    upstream: str = ""  # the real ASR service, e.g. tcp://127.0.0.1:10300 (wyoming-faster-whisper)
+    tag: bool = False  # prefix the transcript with "[name] " (for LLM agents)
+    unverified: str = "empty"  # nobody enrolled accepted: "empty" transcript, or "forward" it untagged
+    keep_others: bool = False  # forward the speech of other voices (the TV) too, instead of cutting it
+    timeout_s: float = 15.0  # connecting to the upstream, and each of its answers
+
+    def __post_init__(self) -> None:
+        if self.unverified not in UNVERIFIED:
+            raise ConfigError(f"assist.unverified must be one of {', '.join(UNVERIFIED)}, got {self.unverified!r}")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"assist.timeout_s must be positive, got {self.timeout_s}")
+        for key in ("listen", "upstream"):
+            uri = getattr(self, key)
+            if uri and not uri.startswith(("tcp://", "unix://")):
+                raise ConfigError(f"assist.{key} must be a tcp://HOST:PORT or unix://PATH URI, got {uri!r}")
+
+
+@dataclass
 class Config:
     model: str = DEFAULT_MODEL
     store: str = DEFAULT_STORE
@@ -195,6 +234,8 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
+    assist: AssistConfig = field(default_factory=AssistConfig)
+    household: HouseholdConfig = field(default_factory=HouseholdConfig)
 
     def __post_init__(self) -> None:
         if self.event_retention < 1 or self.threads < 1 or self.heartbeat_s <= 0:

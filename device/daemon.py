@@ -138,6 +138,10 @@ def run_daemon(cfg: Config, source: AudioSource, stop: threading.Event, policy: 
 
     heartbeat = Heartbeat(cfg, status)
     heartbeat.start()
+    if cfg.household.key_file:  # paho and cryptography only where profiles are shared
+        from device.household import SyncLoop
+
+        SyncLoop(cfg, recognizer.model_sha, heartbeat.done).start()
     segmenter = Segmenter(cfg.vad, sink=lambda: UtteranceStream(recognizer.embedder, cfg.vad.aggressiveness))
     log.info("listening on %s with %s (%s); %s", source.name, recognizer.bundle.name, runtime.name,
              f"verifying {', '.join(cfg.claimed)}" if cfg.claimed else "identifying")

@@ -71,10 +71,16 @@ class Topics:
     def presence(self, name: str) -> str:
         return f"{self.base}/presence/{slug(name)}"
 
+    def room(self, name: str) -> str:
+        """The room that last recognised this person: one topic for the whole household (retained)."""
+        return f"{self.prefix}/household/room/{slug(name)}"
+
 
 def discovery_configs(topics: Topics, names: list[str], discovery_prefix: str, presence_s: int,
-                      model: str = "") -> dict[str, dict[str, Any]]:
-    """discovery topic -> Home Assistant MQTT discovery payload, for these enrolled names."""
+                      model: str = "", room_expire_s: int | None = None) -> dict[str, dict[str, Any]]:
+    """discovery topic -> Home Assistant MQTT discovery payload, for these enrolled names; with
+    `room_expire_s` (a device that knows its room) also each person's household-wide room sensor,
+    which every device of the household announces identically."""
     node = f"speakerid_{topics.device_id}"
     device = {"identifiers": [node], "name": f"speakerid {topics.device_id}", "manufacturer": "speakerid",
               "model": f"speaker verification ({model})" if model else "speaker verification"}
@@ -101,7 +107,24 @@ def discovery_configs(topics: Topics, names: list[str], discovery_prefix: str, p
             **common, **available, "name": name, "unique_id": f"{node}_{obj}", "device_class": "presence",
             "state_topic": topics.presence(name), "payload_on": "ON", "payload_off": "OFF",
             "off_delay": presence_s, "qos": 1}
+        if room_expire_s is not None:
+            household = {"identifiers": ["speakerid_household"], "name": "speakerid household",
+                         "manufacturer": "speakerid", "model": "speaker verification, every room"}
+            configs[f"{discovery_prefix}/sensor/speakerid_household/room_{slug(name)}/config"] = {
+                "device": household, "origin": {"name": "speakerid"}, "name": f"{name} room",
+                "unique_id": f"speakerid_household_room_{slug(name)}", "icon": "mdi:home-account",
+                "state_topic": topics.room(name), "expire_after": room_expire_s, "qos": 1}
     return configs
+
+
+def new_client(cfg: MqttConfig, password: str | None, client_id: str) -> paho.Client:
+    """A paho client with the config's credentials and TLS (not connected)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    if cfg.username:
+        client.username_pw_set(cfg.username, password)
+    if cfg.tls:
+        client.tls_set(ca_certs=cfg.ca_file or None)
+    return client
 
 
 class MqttSink:
@@ -112,8 +135,9 @@ class MqttSink:
 
     def __init__(self, cfg: MqttConfig, device_id: str, password: str | None, *, daemon: bool,
                  speakers: Callable[[], list[str]] | None = None, model: str = "",
-                 discovery_refresh_s: float = DISCOVERY_REFRESH_S) -> None:
+                 discovery_refresh_s: float = DISCOVERY_REFRESH_S, room: str = "", room_expire_s: int = 0) -> None:
         self.cfg, self.daemon, self.model = cfg, daemon, model
+        self.room, self.room_expire_s = room, room_expire_s  # room "": this device has no room
         self.topics = Topics(cfg.topic_prefix, device_id)
         self.outbox: Outbox[dict[str, Any]] = Outbox(cfg.queue)
         self.published = 0
@@ -129,11 +153,7 @@ class MqttSink:
         self._acks: deque[int] = deque(maxlen=256)
         self._ack_cond = threading.Condition()
         client_id = f"speakerid-{device_id}" if daemon else f"speakerid-{device_id}-cli-{os.getpid()}"
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        if cfg.username:
-            self._client.username_pw_set(cfg.username, password)
-        if cfg.tls:
-            self._client.tls_set(ca_certs=cfg.ca_file or None)
+        self._client = new_client(cfg, password, client_id)
         if daemon:
             self._client.will_set(self.topics.status, OFFLINE, qos=1, retain=True)
         self._client.reconnect_delay_set(1, cfg.reconnect_max_s)
@@ -240,8 +260,8 @@ class MqttSink:
                 continue
             self._pending = 1
             try:
-                for topic, payload in self._publications(message):
-                    info = self._client.publish(topic, payload, qos=1)
+                for topic, payload, retain in self._publications(message):
+                    info = self._client.publish(topic, payload, qos=1, retain=retain)
                     # not connected any more: paho keeps the QoS 1 message and resends it on reconnect
                     self._wait_ack(info.mid)
                 if not self._stop.is_set():
@@ -253,9 +273,11 @@ class MqttSink:
                 self._pending = 0
 
     def _publications(self, message: dict[str, Any]) -> list[tuple[str, str]]:
-        out = [(self.topics.decision, json.dumps(message))]
+        out = [(self.topics.decision, json.dumps(message), False)]
         if message.get("accepted") and message.get("speaker") not in (None, "unknown"):
-            out.append((self.topics.presence(str(message["speaker"])), "ON"))
+            out.append((self.topics.presence(str(message["speaker"])), "ON", False))
+            if self.room:
+                out.append((self.topics.room(str(message["speaker"])), self.room, True))
         return out
 
     def _wait_ack(self, mid: int, deadline: float | None = None) -> bool:
@@ -274,7 +296,8 @@ class MqttSink:
         except Exception as exc:  # e.g. the store is briefly locked: keep what was announced
             log.warning("mqtt: could not read the enrolled names for discovery: %s", exc)
             return
-        configs = discovery_configs(self.topics, names, self.cfg.discovery_prefix, self.cfg.presence_s, self.model)
+        configs = discovery_configs(self.topics, names, self.cfg.discovery_prefix, self.cfg.presence_s, self.model,
+                                    self.room_expire_s if self.room else None)
         if not resubscribe and configs == self._announced:
             return
         gone = set(self._announced) - set(configs)

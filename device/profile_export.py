@@ -22,17 +22,28 @@ EXPORT_FORMAT = "speakerid-profiles"
 EXPORT_VERSION = 1
 
 
+def speaker_entry(store: Store, speaker: Speaker) -> dict:
+    """One speaker as the export (and the household's shared profiles) carry it: no audio."""
+    return {"name": speaker.name, "embedding": speaker.embedding.tolist(), "n_samples": speaker.n_samples,
+            "speech_seconds": speaker.speech_seconds, "quality": speaker.quality,
+            "samples": [{"embedding": x.embedding.tolist(), "seconds": x.seconds, "speech_seconds": x.speech_seconds,
+                         "snr_db": x.snr_db, "flags": x.flags} for x in store.samples(speaker.name)]}
+
+
+def save_entry(store: Store, entry: dict, model: str, model_sha: str, updated: float | None = None) -> None:
+    """Write a `speaker_entry` as this store's profile of that name (KeyError/TypeError/ValueError if malformed)."""
+    samples = [Sample(np.asarray(x["embedding"], np.float32), x["seconds"], x["speech_seconds"],
+                      x["snr_db"], list(x["flags"])) for x in entry["samples"]]
+    store.save_speaker(Speaker(entry["name"], model, model_sha, np.asarray(entry["embedding"], np.float32),
+                               int(entry["n_samples"]), float(entry["speech_seconds"]), float(entry["quality"])),
+                       samples, replace=True, updated=updated)
+
+
 def export_profiles(store: Store, path: str | Path, model: str, model_sha: str) -> int:
     """Write the speakers enrolled with this model (mean + sample embeddings, no audio) as JSON."""
     speakers = [s for s in store.list_speakers() if s.model_sha == model_sha]
     doc = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": model, "model_sha256": model_sha,
-           "exported": time.time(),
-           "speakers": [{"name": s.name, "embedding": s.embedding.tolist(), "n_samples": s.n_samples,
-                         "speech_seconds": s.speech_seconds, "quality": s.quality,
-                         "samples": [{"embedding": x.embedding.tolist(), "seconds": x.seconds,
-                                      "speech_seconds": x.speech_seconds, "snr_db": x.snr_db, "flags": x.flags}
-                                     for x in store.samples(s.name)]}
-                        for s in speakers]}
+           "exported": time.time(), "speakers": [speaker_entry(store, s) for s in speakers]}
     fd = os.open(Path(path), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(doc, f)
@@ -58,11 +69,7 @@ def import_profiles(store: Store, path: str | Path, model: str, model_sha: str, 
         for entry in doc["speakers"]:
             if entry["name"] in existing and not replace:
                 continue
-            samples = [Sample(np.asarray(x["embedding"], np.float32), x["seconds"], x["speech_seconds"],
-                              x["snr_db"], list(x["flags"])) for x in entry["samples"]]
-            store.save_speaker(Speaker(entry["name"], model, model_sha, np.asarray(entry["embedding"], np.float32),
-                                       int(entry["n_samples"]), float(entry["speech_seconds"]),
-                                       float(entry["quality"])), samples, replace=True)
+            save_entry(store, entry, model, model_sha)
             imported.append(entry["name"])
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"{src}: malformed speaker entry ({exc})") from None

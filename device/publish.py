@@ -39,12 +39,13 @@ class Sink(Protocol):
 LABELS = ("accept", "unsure", "reject")
 
 
-def decision_message(result: dict[str, Any], device_id: str) -> dict[str, Any]:
+def decision_message(result: dict[str, Any], device_id: str, room: str = "") -> dict[str, Any]:
     """The published JSON: time, device, kind, decision ('accept' | 'unsure' | 'reject'), accepted,
     speaker (or "unknown" whenever not accepted, unsure included), claim (verify), score, threshold,
     margin, utterances (of the session the decision rests on), session (its id, null without one)
     and final (false while the daemon's session may still change its answer; true once it ended, and
-    for the CLI's decisions). Nothing else, by construction."""
+    for the CLI's decisions), and with `[household] room` set, room (where this device is). Nothing
+    else, by construction."""
     accepted, label = bool(result["accepted"]), str(result["decision"])
     if label not in LABELS or (label == "accept") != accepted:
         raise ValueError(f"decision {label!r} does not agree with accepted={accepted}")
@@ -54,7 +55,8 @@ def decision_message(result: dict[str, Any], device_id: str) -> dict[str, Any]:
             "speaker": str(speaker) if accepted and speaker else "unknown", "claim": result.get("claim"),
             "score": round(float(result["score"]), 4), "threshold": round(float(result["threshold"]), 4),
             "margin": round(float(result["margin"]), 4), "utterances": int(result.get("utterances", 1)),
-            "session": None if session is None else str(session), "final": bool(result.get("final", True))}
+            "session": None if session is None else str(session), "final": bool(result.get("final", True)),
+            **({"room": room} if room else {})}
 
 
 def read_secret(path: str, key: str) -> str:
@@ -84,8 +86,8 @@ def default_device_id() -> str:
 
 
 class Publisher:
-    def __init__(self, sinks: list[Sink], device_id: str) -> None:
-        self.sinks, self.device_id = sinks, device_id
+    def __init__(self, sinks: list[Sink], device_id: str, room: str = "") -> None:
+        self.sinks, self.device_id, self.room = sinks, device_id, room
 
     @classmethod
     def from_config(cls, cfg: Config, *, daemon: bool, speakers: Callable[[], list[str]] | None = None,
@@ -100,12 +102,13 @@ class Publisher:
             from device.mqtt import DISCOVERY_REFRESH_S, MqttSink  # paho only where MQTT is configured
 
             sinks.append(MqttSink(cfg.mqtt, device_id, password, daemon=daemon, speakers=speakers, model=model,
-                                  discovery_refresh_s=discovery_refresh_s or DISCOVERY_REFRESH_S))
+                                  discovery_refresh_s=discovery_refresh_s or DISCOVERY_REFRESH_S,
+                                  room=cfg.household.room, room_expire_s=cfg.household.room_expire_s))
         if cfg.webhook.url and secret is not None:
             from device.webhook import WebhookSink
 
             sinks.append(WebhookSink(cfg.webhook, secret.encode()))
-        return cls(sinks, device_id)
+        return cls(sinks, device_id, cfg.household.room)
 
     def decision(self, result: dict[str, Any]) -> None:
         """Queue one decision for every sink; never blocks and never raises (a publishing problem
@@ -113,7 +116,7 @@ class Publisher:
         if not self.sinks:
             return
         try:
-            message = decision_message(result, self.device_id)
+            message = decision_message(result, self.device_id, self.room)
         except (KeyError, TypeError, ValueError) as exc:
             log.error("decision not published: %s", exc)
             return

@@ -168,7 +168,9 @@ class Recognizer:
             if self._another_speaker(sessions, candidates, emb.vector, verifying):
                 sessions.close()
             session, _ = sessions.add(emb.vector, speech, time.time() if now is None else now)
-            evidence, utterances, speech = session.evidence(), session.utterances, session.speech_seconds
+            utterances, speech = session.utterances, session.speech_seconds
+            if utterances > 1:  # a session's first utterance is decided exactly as it would be alone
+                evidence = session.evidence()
         decision = self.decide(candidates, evidence, utterances, verifying=verifying)
         if session is not None:
             session.speaker = decision.speaker

@@ -111,6 +111,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 EVENT_COLUMNS = ("time, kind, claim, speaker, score, threshold, accepted, decision, utterances, seconds, snr_db, mfcc, "
                  "mfcc_frames, mfcc_ceps, session")
 REFRESH_HISTORY_KEEP = 100  # newest inactive refresh rows kept per speaker (active ones are always kept)
+DELETIONS = "household.deletions"  # settings key: {name: when} of deleted profiles (tombstones)
+LAST_SYNC = "household.last_sync"  # settings key: the latest household sync round (device/household.py)
 
 
 class StoreError(RuntimeError):
@@ -305,18 +307,21 @@ class Store:
         return {name: _vec(blob) for name, blob in rows}
 
     def profiles_version(self) -> tuple[int, float]:
-        """Changes whenever a profile is added, replaced or deleted: a cheap reload check."""
-        n, updated = self._db.execute("SELECT count(*), coalesce(max(updated), 0) FROM speakers").fetchone()
+        """Changes whenever a profile is added, replaced or deleted: a cheap reload check. The sum, not
+        the newest time: a profile merged from the household keeps its (possibly older) version."""
+        n, updated = self._db.execute("SELECT count(*), coalesce(sum(updated), 0) FROM speakers").fetchone()
         return int(n), float(updated)
 
-    def save_speaker(self, speaker: Speaker, new_samples: list[Sample], replace: bool = False) -> None:
-        """Write a profile and its new samples atomically; `replace` drops the old samples first."""
+    def save_speaker(self, speaker: Speaker, new_samples: list[Sample], replace: bool = False,
+                     updated: float | None = None) -> None:
+        """Write a profile and its new samples atomically; `replace` drops the old samples first.
+        `updated` keeps another device's version of the profile (device/household.py), else now."""
         check_name(speaker.name)
         now = time.time()
         with self._write() as db:
             row = db.execute("SELECT id, created FROM speakers WHERE name = ?", (speaker.name,)).fetchone()
             values = (speaker.model, speaker.model_sha, _blob(speaker.embedding), speaker.n_samples,
-                      speaker.speech_seconds, speaker.quality, now)
+                      speaker.speech_seconds, speaker.quality, now if updated is None else updated)
             if row is None:
                 cur = db.execute("INSERT INTO speakers (model, model_sha, embedding, n_samples, speech_seconds, quality, "
                                  "updated, name, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, speaker.name, now))
@@ -371,9 +376,24 @@ class Store:
         with self._write() as db:
             return db.execute("UPDATE speakers SET refresh_hold = ? WHERE name = ?", (int(hold), name)).rowcount > 0
 
-    def delete_speaker(self, name: str) -> bool:
+    def delete_speaker(self, name: str, when: float | None = None) -> bool:
+        """Delete a profile and remember when (`deletions`: what a household shares as tombstones)."""
         with self._write() as db:
-            return db.execute("DELETE FROM speakers WHERE name = ?", (name,)).rowcount > 0
+            deleted = db.execute("DELETE FROM speakers WHERE name = ?", (name,)).rowcount > 0
+            if deleted:
+                gone = json.loads((db.execute("SELECT value FROM settings WHERE key = ?", (DELETIONS,)).fetchone()
+                                   or ["{}"])[0])
+                gone[name] = time.time() if when is None else when
+                db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (DELETIONS, json.dumps(gone)))
+            return deleted
+
+    def remember_deletion(self, name: str, when: float) -> None:
+        """A deletion made elsewhere of a profile this store never had (a household's tombstone)."""
+        self.set_setting(DELETIONS, {**self.deletions(), name: when})
+
+    def deletions(self) -> dict[str, float]:
+        """{name: when} of every profile deleted from this store."""
+        return dict(self.get_setting(DELETIONS, {}))
 
     # --- events ---------------------------------------------------------------------------------
 

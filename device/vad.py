@@ -50,6 +50,7 @@ class FrameSink(Protocol):
 class Utterance:
     audio: np.ndarray  # float32, whole 30-ms frames
     sink: FrameSink | None = None  # made when the speech started; was pushed exactly `audio`, frame by frame
+    start: int = 0  # its first sample's place in everything this Segmenter was fed
 
 
 class Segmenter:
@@ -64,6 +65,7 @@ class Segmenter:
         self._min_frames = int(np.ceil(cfg.min_utterance_s * 1000 / FRAME_MS))
         self._max_frames = int(cfg.max_utterance_s * 1000 // FRAME_MS)
         self._pending = np.zeros(0, np.float32)
+        self._fed = 0  # frames fed so far
         self._reset()
 
     def _reset(self) -> None:
@@ -101,6 +103,7 @@ class Segmenter:
         return self._emit(frames, sink)
 
     def _frame(self, frame: np.ndarray) -> Utterance | None:
+        self._fed += 1
         voiced = self._vad.is_speech(_pcm16(frame), SAMPLE_RATE)
         self._ring.append((frame, voiced))
         if not self._triggered:
@@ -127,7 +130,7 @@ class Segmenter:
     def _emit(self, frames: list[np.ndarray], sink: FrameSink | None) -> list[Utterance]:
         if len(frames) < self._min_frames:
             return []
-        return [Utterance(np.concatenate(frames), sink)]
+        return [Utterance(np.concatenate(frames), sink, (self._fed - len(frames)) * FRAME)]
 
 
 class LabelStream:

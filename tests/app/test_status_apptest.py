@@ -20,7 +20,7 @@ from device.bundle import Bundle
 from device.config import DEFAULT_MODEL, RefreshConfig
 from device.refresh import ProfileRefresher, profile_of
 from device.scoring import unit
-from device.store import Event, Sample, Speaker, Store
+from device.store import LAST_SYNC, Event, Sample, Speaker, Store
 from tests.helpers import REPO
 
 APP = str(REPO / "app" / "status.py")
@@ -231,3 +231,19 @@ def test_admin_reverts_and_holds_refreshes(tmp_path: Path, monkeypatch: pytest.M
     table = next(t.value for t in at.table if "active refreshes" in t.value.columns)
     assert table.loc["ann"].tolist() == [0, "–", "on"]
     assert at.button(key="refresh_revert").disabled
+
+
+def test_household_panel_shows_the_last_sync(store: Store) -> None:
+    at = page()
+    assert not any(h.value == "Household" for h in at.subheader)  # nothing shared: no panel
+    store.set_setting(LAST_SYNC, {"time": time.time() - 90, "received": 3, "merged": ["ann"], "deleted": [],
+                                  "other_model": ["old"], "rejected": 2,
+                                  "devices": {"kitchen": ["ann", "bob"], "hall": ["old"]}})
+    at.run()
+    assert any(h.value == "Household" for h in at.subheader)
+    assert any("Last sync 1 min" in m.value and "1 profiles taken" in m.value for m in at.markdown)
+    table = next(t.value for t in at.table if "profiles it shares" in t.value.columns)
+    assert table.to_dict("list") == {"device": ["hall", "kitchen"], "profiles it shares": ["old", "ann, bob"]}
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Made with another model, kept but not used (re-enrol them on a device running this model): old." \
+        in warnings and "2 message(s)" in warnings

@@ -21,15 +21,13 @@ import pytest
 from device.audio import load_audio, save_wav
 from device.config import Config, ConfigError
 from device.daemon import run_daemon
-from device.embedder import Embedder
-from device.enroll import Enroller, enroll_samples
 from device.mqtt import slug
 from device.publish import Publisher, decision_message
 from device.store import Store
 from device.webhook import SIGNATURE_HEADER
 from tests.device.broker import Broker, Listener, free_port, retained
 from tests.device.ha_discovery import problems
-from tests.helpers import DEVICE_PY, REPO
+from tests.helpers import DEVICE_PY, REPO, demo_household, recognize_offline, vad_segments
 
 CLIPS = REPO / "device" / "demo_clips"
 SHIPPED = REPO / "models" / "default"
@@ -79,14 +77,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A store with alan and mikhail enrolled from the demo clips with the shipped model (victoria is a stranger)."""
-    cfg = Config(model=str(SHIPPED), store=str(tmp_path_factory.mktemp("publish") / "store.db"), policy="far1")
-    embedder = Embedder(SHIPPED)
-    with Store(cfg.store_path) as store:
-        for name in ("alan", "mikhail"):
-            enroller = Enroller.for_store(store, embedder, cfg, name)
-            enroll_samples(enroller, store, [(p.name, load_audio(p)) for p in sorted(CLIPS.glob(f"{name}-enroll-*"))])
-    return cfg
+    return demo_household(tmp_path_factory.mktemp("publish") / "store.db")
 
 
 # --- configuration and the message --------------------------------------------------------------
@@ -263,9 +254,11 @@ def test_last_will_says_offline_after_kill_9(broker: Broker, shipped: Config, tm
     try:
         listener.wait(lambda: listener.on("speakerid/willpi/decision"), timeout=60, what="the daemon's first decision")
         assert [m.payload for m in listener.on("speakerid/willpi/status")] == [b"online"]
-        first = payloads(listener, "speakerid/willpi/decision")[0]  # alan's clip is near the far1 threshold:
-        assert first["kind"] == "identify" and first["speaker"] in ("alan", "unknown")  # either way, a decision
-        assert (first["speaker"] == "unknown") == (first["decision"] != "accept")
+        first = payloads(listener, "speakerid/willpi/decision")[0]
+        want = recognize_offline(shipped, vad_segments(shipped, audio)[0], "far1").decision  # what the daemon hears
+        assert (first["kind"], first["decision"]) == ("identify", want.label)
+        assert first["speaker"] == (want.speaker if want.accepted else "unknown")
+        assert first["score"] == pytest.approx(want.score, abs=1e-3)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         listener.wait(lambda: len(listener.on("speakerid/willpi/status")) == 2, timeout=10, what="the last will")
@@ -319,11 +312,8 @@ def test_queue_bound_holds_and_the_oldest_are_dropped(tmp_path: Path) -> None:
     publisher = Publisher.from_config(mqtt_config(broker.port, queue=5, discovery=False), daemon=True)
     mqtt = publisher.sinks[0]
     try:
-        start = time.perf_counter()
-        for i in range(20):
+        for i in range(20):  # the broker is down: each call only queues (its cost: docs/RELIABILITY.md)
             publisher.decision(decision(i / 100))
-        spent = time.perf_counter() - start
-        assert spent < 0.5, f"20 decisions took {spent * 1000:.1f} ms with the broker down"  # never blocks
         assert publisher.status()["mqtt"] == {"connected": False, "last_publish": None, "published": 0,
                                               "queued": 5, "dropped": 15}
         broker.start()
@@ -454,7 +444,8 @@ def test_webhook_receiver_down_costs_nothing(tmp_path: Path) -> None:
         start = time.perf_counter()
         for i in range(10):
             publisher.decision(decision(i / 10))
-        assert time.perf_counter() - start < 0.5  # a blocking send would wait out connects and retries
+        # sending in the caller would wait at least one back-off (0.05 s) per decision: 0.5 s for ten
+        assert time.perf_counter() - start < 10 * 0.05
         wait_until(lambda: webhook.status()["queued"] == 0, 10, "every decision tried")
         status = webhook.status()
         assert status["published"] == 0 and status["connected"] is False
