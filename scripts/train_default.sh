@@ -29,8 +29,9 @@ fi
 if [ "$stage" -le 1 ] && [ "$last" -ge 1 ]; then
   start=$(date +%s)
   mkdir -p data/corpus/splits-mb300
-  (grep '^mb-' data/corpus/splits/train.txt; grep '^es-' data/corpus/splits/train.txt | head -300) \
-    > data/corpus/splits-mb300/train.txt
+  # awk, not `grep | head`: head closing the pipe early makes grep die of SIGPIPE, which pipefail
+  # turns into a failed stage (it did, now and then, with an empty log)
+  awk '/^mb-/ {print} /^es-/ && n++ < 300 {print}' data/corpus/splits/train.txt > data/corpus/splits-mb300/train.txt
   cp data/corpus/splits/val.txt data/corpus/splits/test.txt data/corpus/splits-mb300/
   $py -m train --data data/corpus --splits data/corpus/splits-mb300 --out "$run" --val-data data/dev \
     --val-split calib --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --copies 2 --channel-p 0.2 --epochs 20 --steps 200 \

@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("epochs", "steps", "batch", "seed", "copies", "heldout", "patience", "window", "hop", "workers"):
         p.add_argument(f"--{name}", type=int, default=defaults[name], help=helps.get(name))
     p.add_argument("--lr", type=float, default=defaults["lr"])
-    p.add_argument("--max-minutes", type=float, default=defaults["max_minutes"])
+    p.add_argument("--max-minutes", type=float, default=defaults["max_minutes"],
+                   help="stop after this many minutes of training steps (the clock starts at the first step, after "
+                        "the augmentation bank); default: no budget, the epochs and early stopping decide")
     p.add_argument("--speeds", default=",".join(map(str, defaults["speeds"])),
                    help="fixed resampling warps, each a new pseudo-speaker of every recorded voice")
     p.add_argument("--val-data", default="", help="take validation speakers from this set (e.g. data/dev)")
@@ -50,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --spec-augment: widest time mask in frames (two per crop)")
     p.add_argument("--mask-freq", type=int, default=defaults["mask_freq"],
                    help="with --spec-augment: widest band of cepstral coefficients masked (two per crop)")
-    p.add_argument("--teacher", default="", help="npz of teacher embeddings per training item (python -m train.teacher): "
-                   "adds an InfoNCE distillation term")
+    p.add_argument("--teacher", default="", help="npz of teacher embeddings per training item (python -m train.teacher), "
+                   "or several comma-separated (its --shard runs): adds an InfoNCE distillation term")
     p.add_argument("--distill-weight", type=float, default=defaults["distill_weight"],
                    help="weight of the distillation term beside the speaker loss")
     p.add_argument("--distill-temp", type=float, default=defaults["distill_temp"],

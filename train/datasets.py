@@ -2,12 +2,15 @@
 
 Three layouts are recognised, and in all of them the speaker is the top-level folder:
 folder-per-speaker (`spk/*.wav|flac`), LibriSpeech (`spk/chapter/*.flac`) and VoxCeleb
-(`id/video/*.wav`). Folders starting with `_` or `.` and `splits` (the synthetic corpus's
+(`id/video/*.wav`). A LibriSpeech root as distributed, with its subset folders
+(`train-clean-100/spk/chapter/*.flac`, `dev-other/...`), is read through them: the speakers are
+the subsets' folders. Folders starting with `_` or `.` and `splits` (the synthetic corpus's
 derived audio and split lists) are skipped.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -16,6 +19,7 @@ from train.espeak_voices import DRAWN_PREFIX
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 SKIPPED_DIRS = frozenset({"splits"})
+LIBRISPEECH_SUBSET = re.compile(r"(train|dev|test)-(clean|other)(-\d+)?")
 
 
 class DatasetError(ValueError):
@@ -41,8 +45,10 @@ def _is_audio(path: Path) -> bool:
 def _speaker_dirs(root: Path) -> list[Path]:
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory")
-    return sorted(d for d in root.iterdir()
+    dirs = sorted(d for d in root.iterdir()
                   if d.is_dir() and not d.name.startswith(("_", ".")) and d.name not in SKIPPED_DIRS)
+    return sorted((s for d in dirs for s in (_speaker_dirs(d) if LIBRISPEECH_SUBSET.fullmatch(d.name) else [d])),
+                  key=lambda d: (d.name, str(d)))
 
 
 def _speaker_files(spk_dir: Path) -> list[Path]:

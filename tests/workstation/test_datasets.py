@@ -42,6 +42,19 @@ def test_librispeech_layout(tmp_path: Path) -> None:
     assert all(u.path.suffix == ".flac" for u in utts)
 
 
+def test_a_librispeech_root_with_its_subset_folders(tmp_path: Path) -> None:
+    """As the archives unpack: LibriSpeech/train-clean-100/SPK/CHAPTER/SPK-CHAPTER-NNNN.flac."""
+    for rel in ("train-clean-100/103/1240/103-1240-0000.flac", "train-clean-100/19/198/19-198-0000.flac",
+                "dev-clean/84/121123/84-121123-0000.flac", "train-other-500/20/205/20-205-0001.flac"):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), np.full(800, 0.1, dtype=np.float32), 16000)
+    assert detect_layout(tmp_path) == "librispeech"
+    utts = list_utterances(tmp_path)
+    assert [(u.speaker, u.path.name) for u in utts] == [("103", "103-1240-0000.flac"), ("19", "19-198-0000.flac"),
+                                                       ("20", "20-205-0001.flac"), ("84", "84-121123-0000.flac")]
+
+
 def test_voxceleb_layout(tmp_path: Path) -> None:
     for rel in ("id10001/1zcIwhmdeo4/00001.wav", "id10001/7gWzIy6yIIk/00002.wav", "id10002/xTV-jFAUKcw/00001.wav"):
         _wav(tmp_path / rel)
