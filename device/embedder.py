@@ -149,10 +149,10 @@ class Embedder(WindowEmbedder):
         super().__init__(b.features, b.window_frames, b.hop_frames, b.embedding_dim)
         self.runtime: Runtime = find_runtime(runtime)
         self._check_runtime_version()
-        self.input_detailsterp = self.runtime.interpreter_class(model_path=str(b.tflite_path), num_threads=threads)
-        self.input_detailsterp.allocate_tensors()
-        self.input_details = self.input_detailsterp.get_input_details()[0]
-        self.output_details = self.input_detailsterp.get_output_details()[0]
+        self.interpreter = self.runtime.interpreter_class(model_path=str(b.tflite_path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.input_details = self.interpreter.get_input_details()[0]
+        self.output_details = self.interpreter.get_output_details()[0]
         expected = (1, b.window_frames, b.features.n_ceps)
         if tuple(self.input_details["shape"]) != expected:
             raise BundleError(f"{b.tflite_path}: input shape {tuple(self.input_details['shape'])}, model.json says {expected}")
@@ -178,10 +178,10 @@ class Embedder(WindowEmbedder):
             x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input_details["dtype"])
         # The fused LSTM keeps its state in variable tensors across invokes; every window starts fresh,
         # as in Keras. Without this a window's embedding depends on the previous call.
-        self.input_detailsterp.reset_all_variables()
-        self.input_detailsterp.set_tensor(self.input_details["index"], x)
-        self.input_detailsterp.invoke()
-        y = self.input_detailsterp.get_tensor(self.output_details["index"])[0]
+        self.interpreter.reset_all_variables()
+        self.interpreter.set_tensor(self.input_details["index"], x)
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self.output_details["index"])[0]
         if self.output_details["dtype"] != np.float32:
             scale, zero = self.output_details["quantization"]
             y = (y.astype(np.float32) - zero) * scale

@@ -2,7 +2,7 @@
 
 Converts a training run's best weights to a TFLite bundle, calibrates thresholds and the AS-norm
 cohort through the device embedder, then checks the written bundle in every device runtime
-(tflite-runtime 2.14 with numpy<2, ai-edge-litert) against the Keras model before declaring
+(ai-edge-litert 1.4.0, the Pi's, and the fallback tflite-runtime 2.14, both with numpy<2) against the Keras model before declaring
 success. Parity and EER per runtime land in model.json.
 """
 
@@ -35,8 +35,9 @@ from train.metrics import summary
 from train.model import ModelConfig, build_embedder
 
 REPO = Path(__file__).resolve().parent.parent
-RUNTIME_VENVS = {"tflite_runtime": REPO / ".venv-device", "ai_edge_litert": REPO / ".venv-litert"}
-MIN_RUNTIME = {"tflite_runtime": "2.14.0", "ai_edge_litert": "2.3.0"}
+RUNTIME_VENVS = {"ai_edge_litert": REPO / ".venv-device", "tflite_runtime": REPO / ".venv-tflite"}
+# the versions the Pi installs (requirements-device.txt, scripts/fallback-runtime.txt)
+MIN_RUNTIME = {"ai_edge_litert": "1.4.0", "tflite_runtime": "2.14.0"}
 PARITY_MIN = {"float32": 0.995, "float16": 0.995, "dynamic": 0.995, "int8": 0.99}
 TRIAL_LISTS = ("trials_clean.txt", "trials_noisy.txt", "trials_short.txt")
 
@@ -64,7 +65,7 @@ def run_in_venv(runtime: str, bundle: Path, files: list[Path], work: Path) -> tu
     venv = RUNTIME_VENVS[runtime]
     python = venv / "bin" / "python"
     if not python.exists():
-        raise ExportError(f"export check: {venv} is missing; run scripts/setup_venvs.sh device litert")
+        raise ExportError(f"export check: {venv} is missing; run scripts/setup_venvs.sh device tflite")
     listing = work / "files.txt"
     listing.write_text("\n".join(str(f) for f in files) + "\n")
     out = work / f"{runtime}.npz"
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--int8-fallback", action="store_true", help="allow float ops where int8 conversion fails")
     p.add_argument("--parity-min", type=float,
                    help="minimum cosine to the Keras embeddings (default: 0.995, 0.99 for int8)")
-    p.add_argument("--runtimes", default="tflite_runtime,ai_edge_litert",
+    p.add_argument("--runtimes", default="ai_edge_litert,tflite_runtime",
                    help="device runtimes to check the bundle in (comma-separated; 'none' to skip)")
     a = p.parse_args(argv)
     runtimes = tuple(r for r in a.runtimes.split(",") if r and r != "none")

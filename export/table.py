@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-RUNTIMES = ("tflite_runtime", "ai_edge_litert")
+RUNTIMES = ("ai_edge_litert", "tflite_runtime")
 
 
 def rows(bundle: Path) -> list[str]:

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Install the speaker-ID daemon and status page as systemd services on Raspberry Pi OS / Debian.
 # Run as root from the repository checkout (it stays where it is):
-#   sudo scripts/install_pi.sh [--user speakerid] [--device "USB"] [--cert F --key F | --http]
+#   sudo scripts/install_pi.sh [--user speakerid] [--device "USB"] [--cert F --key F | --http] [--runtime tflite]
 # Safe to run again (after a git pull, for instance): the venv is rebuilt only when
 # requirements-device.txt changes, and an existing /etc/speakerid/config.toml is kept.
+# The TFLite runtime is LiteRT (ai-edge-litert, requirements-device.txt). Before anything is enabled,
+# the venv's Python embeds a demo clip with the shipped model in a child process; if LiteRT cannot
+# (a build that uses instructions this board's CPU lacks dies with SIGILL or SIGSEGV), the venv is
+# rebuilt with the fallback runtime, tflite-runtime 2.14 (scripts/fallback-runtime.txt).
+# --runtime tflite asks for the fallback directly.
 # The status page is served over HTTPS with a self-signed certificate for this host's name, made
 # once in /etc/speakerid/tls (scripts/make_cert.sh), or with the owner's --cert/--key (copied there);
 # --http serves plain HTTP instead (the admin password then crosses the LAN in clear).
@@ -11,7 +16,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 user=speakerid
 device=""
-own_cert="" own_key="" http=0
+own_cert="" own_key="" http=0 runtime=litert
 while [ $# -gt 0 ]; do
   case $1 in
     --user) user=$2; shift 2 ;;
@@ -19,13 +24,15 @@ while [ $# -gt 0 ]; do
     --cert) own_cert=$2; shift 2 ;;
     --key) own_key=$2; shift 2 ;;
     --http) http=1; shift ;;
-    *) echo "install_pi: unknown option $1 (known: --user NAME, --device NAME|INDEX, --cert F --key F, --http)" >&2
+    --runtime) runtime=$2; shift 2 ;;
+    *) echo "install_pi: unknown option $1 (known: --user NAME, --device NAME|INDEX, --cert F --key F, --http, --runtime litert|tflite)" >&2
        exit 2 ;;
   esac
 done
 if [ -n "$own_cert$own_key" ] && { [ ! -r "$own_cert" ] || [ ! -r "$own_key" ]; }; then
   echo "install_pi: --cert and --key go together and must name readable files" >&2; exit 2
 fi
+case $runtime in litert|tflite) ;; *) echo "install_pi: --runtime is litert or tflite, not $runtime" >&2; exit 2 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "install_pi: run as root (sudo)" >&2; exit 1; }
 command -v systemctl >/dev/null || { echo "install_pi: systemd is required" >&2; exit 1; }
 
@@ -39,15 +46,39 @@ if ! id -u "$user" >/dev/null 2>&1; then
 fi
 usermod -a -G audio "$user"
 
-# The device venv, in ONE pip call (a second call could upgrade numpy past what tflite-runtime needs).
+# The device venv, in ONE pip call (a second call could upgrade numpy past what the runtimes need).
+# .requirements-pi keeps what it was built from; .venv-device-litert-failed remembers that LiteRT could not run
+# here, so a re-run goes straight to the fallback until requirements-device.txt changes.
 venv="$repo/.venv-device"
-sum=$( (cat "$repo/requirements-device.txt"; python3 --version) | sha256sum | cut -c1-16)
-if [ "$(cat "$venv/.stamp-pi" 2>/dev/null)" != "$sum" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r "$repo/requirements-device.txt"
-  echo "$sum" > "$venv/.stamp-pi"
+build_venv() {  # requirements file
+  if ! cmp -s "$1" "$venv/.requirements-pi" || [ "$(cat "$venv/.python-pi" 2>/dev/null)" != "$(python3 --version)" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q -r "$1"
+    cp "$1" "$venv/.requirements-pi"
+    python3 --version > "$venv/.python-pi"
+  fi
+}
+runs_model() {  # the runtime embeds a demo clip with the shipped model, in a child process
+  (cd "$repo" && "$venv/bin/python" -c 'from device.audio import load_audio; from device.embedder import Embedder; e = Embedder("models/default"); e.embed(load_audio("device/demo_clips/alan-test-1.flac")); print(e.runtime.name, e.runtime.version)')
+}
+fallback=$(mktemp); trap 'rm -f "$fallback"' EXIT
+bash "$repo/scripts/fallback_requirements.sh" "$fallback"
+failed_for=$(sha256sum < "$repo/requirements-device.txt" | cut -c1-16)
+[ "$(cat "$venv-litert-failed" 2>/dev/null)" = "$failed_for" ] && runtime=tflite
+if [ "$runtime" = litert ]; then
+  build_venv "$repo/requirements-device.txt"
+  if ! used=$(runs_model); then
+    echo "install_pi: ai-edge-litert cannot run the model on this CPU; installing the fallback runtime (tflite-runtime 2.14)" >&2
+    echo "$failed_for" > "$venv-litert-failed"
+    runtime=tflite
+  fi
 fi
+if [ "$runtime" = tflite ]; then
+  build_venv "$fallback"
+  used=$(runs_model) || { echo "install_pi: neither ai-edge-litert nor tflite-runtime runs the model on this CPU" >&2; exit 1; }
+fi
+echo "install_pi: the device runs the model with $used"
 "$venv/bin/python" -c "import device.sources, device.store, device.embedder" || { echo "install_pi: the venv is broken" >&2; exit 1; }
 chmod -R a+rX "$repo"
 
@@ -73,6 +104,20 @@ device = "$device"
 # [webhook]
 # url = "https://example.lan/hooks/speakerid"
 # secret_file = "/etc/speakerid/webhook.secret"
+
+# Several devices in one home share their profiles (docs/RELIABILITY.md): one device runs
+#   python -m device household init --key-file /etc/speakerid/household.key
+# and the file (0600, owned by $user) is copied to the others.
+# [household]
+# key_file = "/etc/speakerid/household.key"
+# room = "kitchen"
+
+# Home Assistant's Assist: a Wyoming speech-to-text proxy that verifies the speaker (docs/ASSIST.md).
+# With an upstream set, re-run install_pi.sh: it enables speakerid-assist.service.
+# [assist]
+# listen = "tcp://0.0.0.0:10350"
+# upstream = "tcp://127.0.0.1:10300"
+# tag = true
 TOML
   chmod 0644 "$config"
 fi
@@ -88,7 +133,7 @@ elif [ "$http" = 0 ]; then
   bash "$repo/scripts/make_cert.sh" --out "$tls" --host "$(hostname)" --group "$user"
 fi
 
-for unit in speakerid speakerid-status; do
+for unit in speakerid speakerid-status speakerid-assist; do
   sed -e "s|@REPO@|$repo|g" -e "s|@USER@|$user|g" -e "s|@CONFIG@|$config|g" -e "s|@TLS@|$tls|g" \
     -e "s|@HTTP@|$http|g" "$repo/scripts/systemd/$unit.service" > "/etc/systemd/system/$unit.service"
 done
@@ -105,6 +150,13 @@ if [ -x "$repo/scripts/serve_status.sh" ]; then
   systemctl enable $now speakerid-status.service
 else
   echo "install_pi: scripts/serve_status.sh not found; status page service not started"
+fi
+# The Assist proxy runs only where the config names its upstream ASR service.
+if (cd "$repo" && "$venv/bin/python" -c 'import sys; from device.config import Config; sys.exit(not Config.load(sys.argv[1]).assist.upstream)' "$config"); then
+  systemctl enable $now speakerid-assist.service
+  echo "install_pi: Assist proxy enabled (docs/ASSIST.md)"
+else
+  systemctl disable speakerid-assist.service >/dev/null 2>&1 || true
 fi
 if [ "$http" = 1 ]; then
   echo "install_pi: status page on http://$(hostname).local:8501 (plain HTTP, as asked)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the golden vectors in tests/golden/ (mfcc.npy, embedding.npy, golden.json) for the
-# current models/default (or --model DIR), in .venv-device (tflite-runtime 2.14, the Pi's runtime),
-# then check them in .venv-litert too. Run it after retraining the model; quick and idempotent
+# current models/default (or --model DIR), in .venv-device (ai-edge-litert 1.4.0, the Pi's runtime),
+# then check them in .venv-tflite (the fallback runtime) too. Run it after retraining the model; quick and idempotent
 # (same clip + same model -> byte-identical files).
 # The clip (tests/golden/clip.flac) is rendered only when missing or with --new-clip: an RHVoice
 # voice of the development set's report half (not a training speaker: the model is trained on
@@ -26,8 +26,8 @@ if [ ! -f "$clip" ] || [ $new_clip -eq 1 ]; then
   sox -R -q "$tmp/raw.wav" -r 16000 -c 1 -b 16 "$clip" silence 1 0.05 0.1% reverse silence 1 0.05 0.1% reverse pad 0.2 0.2
   echo "make_golden: rendered $clip (RHVoice lyubov)"
 fi
-bash scripts/setup_venvs.sh device litert
+bash scripts/setup_venvs.sh device tflite
 export PYTHONPATH=$PWD
 .venv-device/bin/python tests/golden/golden.py make --model "$model"
 .venv-device/bin/python tests/golden/golden.py check --model "$model"
-.venv-litert/bin/python tests/golden/golden.py check --model "$model"
+.venv-tflite/bin/python tests/golden/golden.py check --model "$model"

@@ -7,6 +7,10 @@
 #      service user; decisions and scores must match the same commands on this x86 machine;
 #   3. embeddings of every demo clip (aarch64) vs this machine's .venv-device: cosine >= 0.999;
 #      the golden vectors (tests/golden) are checked there too;
+#      2 and 3 run once per Pi CPU (QEMU_CPU=cortex-a72: Pi 4, cortex-a76: Pi 5) with each runtime:
+#      ai-edge-litert as install_pi.sh installs it, and the fallback tflite-runtime 2.14 in a second
+#      venv built from scripts/fallback_requirements.sh (what install_pi.sh installs where LiteRT
+#      cannot run the model);
 #   4. `systemd-analyze verify` on the installed units;
 #   5. the daemon, started with the unit's own ExecStart/User/WorkingDirectory, listens to an ALSA
 #      `type file` pcm fed with four demo utterances and must decide on each as x86 does.
@@ -99,14 +103,16 @@ if [ -n "$pip_cert" ]; then printf '[global]\ncert = %s\n' "$pip_cert" > "$root/
 # A clean environment: nothing of this machine's pip/apt settings leaks into the "Pi". A chroot has
 # no running systemd: systemctl works offline (enable writes the symlinks, --now's start is skipped),
 # as in an image build; pi_check starts the daemon itself, from the installed unit (step 5).
-inpi() { chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 SYSTEMD_OFFLINE=1 \
+# Every aarch64 program runs under its own qemu, which reads the CPU to emulate from QEMU_CPU.
+qemu_cpu=cortex-a72
+inpi() { QEMU_CPU=$qemu_cpu chroot "$root" /usr/bin/env -i QEMU_CPU=$qemu_cpu HOME=/root LANG=C.UTF-8 SYSTEMD_OFFLINE=1 \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 [ "$(inpi uname -m)" = aarch64 ] || die "the root does not run as aarch64"
 
 # --- the checkout, as `git clone` would leave it (tracked + new files, no venvs/build/data) ------
 dst=$root/home/pi/speakerid
 mkdir -p "$dst"
-find "$dst" -mindepth 1 -maxdepth 1 ! -name .venv-device -exec rm -rf --one-file-system {} +
+find "$dst" -mindepth 1 -maxdepth 1 ! -name .venv-device ! -name .venv-tflite -exec rm -rf --one-file-system {} +
 git ls-files -z -co --exclude-standard | (while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done) \
   | tar --null -T - -cf - | tar -xf - -C "$dst"
 inpi chown -R pi:pi /home/pi/speakerid
@@ -128,22 +134,17 @@ inpi install -d -m 0700 -o speakerid -g speakerid /var/lib/speakerid
 config=/etc/speakerid/config.toml
 pi_repo=/home/pi/speakerid
 pi_py=$pi_repo/.venv-device/bin/python
-inpi bash -c "cd $pi_repo && $pi_py -c 'import platform, numpy, device.runtime as r; rt = r.find_runtime(); print(platform.machine(), \"numpy\", numpy.__version__, rt.name, rt.version)'" \
-  | sed 's/^/  runtime in the arm64 root: /' >&2
+show_runtime() {  # python in the root
+  inpi bash -c "cd $pi_repo && $1 -c 'import platform, numpy, device.runtime as r; rt = r.find_runtime(); print(platform.machine(), \"numpy\", numpy.__version__, rt.name, rt.version)'" \
+    | sed "s/^/  runtime in the arm64 root ($qemu_cpu): /" >&2
+}
+grep -q "^tflite-runtime" "$dst/.venv-device/.requirements-pi" 2>/dev/null \
+  && die "install_pi.sh fell back to tflite-runtime under qemu: ai-edge-litert did not run the model (log: $cache/install.log)"
 
-# --- 2. enroll / verify / identify, arm64 vs x86 -----------------------------------------------
+# --- 2 + 3, per Pi CPU and runtime: enroll / verify / identify, embeddings, golden vectors ------
 work=$(mktemp -d); trap 'umount_all; rm -rf "$work"' EXIT
-inpi rm -f /var/lib/speakerid/store.db /var/lib/speakerid/store.db-wal /var/lib/speakerid/store.db-shm
 host_common=(--model models/default --store "$work/x86.db" --policy far1)
 clips=device/demo_clips
-for who in alan lyubov mikhail; do
-  files=("$clips/$who"-enroll-*.flac)
-  inpi bash -c "cd $pi_repo && runuser -u speakerid -- $pi_py -m device enroll $who --config $config --files ${files[*]}" \
-    > "$work/enroll-$who.txt" 2>&1 || { cat "$work/enroll-$who.txt" >&2; die "enroll $who failed in the arm64 root"; }
-  PYTHONPATH=$repo "$host_py" -m device enroll "$who" "${host_common[@]}" --files "${files[@]}" >/dev/null 2>&1 \
-    || die "enroll $who failed on x86"
-  tail -1 "$work/enroll-$who.txt" | sed 's/^/  arm64 /' >&2
-done
 compare() {  # label, arm64 json, x86 json: same decision and speaker, score within 0.01
   "$host_py" - "$@" <<'PY'
 import json, sys
@@ -159,44 +160,74 @@ expect() {  # label, json, decision, speaker ("*": any; a rejected identify name
   "$host_py" -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["decision"] == sys.argv[2] and sys.argv[3] in ("*", d["speaker"]) else 1)' "$2" "$3" "$4" \
     || die "$1: expected $3 $4, got $2"
 }
-recognize() {  # where(arm64|x86) args...
-  local where=$1; shift
-  if [ "$where" = arm64 ]; then
-    inpi bash -c "cd $pi_repo && runuser -u speakerid -- $pi_py -m device $* --config $config --json" 2>>"$work/arm64.err" || true
-  else
-    PYTHONPATH=$repo "$host_py" -m device "$@" "${host_common[@]}" --json 2>>"$work/x86.err" || true
-  fi
-}
 # x86 with models/default (recalibrated f285374): score vs threshold (unsure below) 0.877 vs 0.787,
 # 0.530 vs 0.787 (0.438), 0.898 vs 0.838, 0.525 vs 0.838 (0.626): each at least 0.06 from a boundary.
 checks=("verify --claim alan --file $clips/alan-test-1.flac|accept|alan"
         "verify --claim alan --file $clips/mikhail-test-2.flac|unsure|alan"
         "identify --file $clips/lyubov-test-2.flac|accept|lyubov"
         "identify --file $clips/victoria-test-2.flac|reject|*")
-for c in "${checks[@]}"; do
-  IFS='|' read -r cmd want who <<<"$c"
-  a=$(recognize arm64 $cmd); b=$(recognize x86 $cmd)
-  [ -n "$a" ] || { cat "$work/arm64.err" >&2; die "$cmd printed nothing in the arm64 root"; }
-  compare "$cmd" "$a" "$b" || die "$cmd: arm64 and x86 disagree"
-  expect "$cmd" "$a" "$want" "$who"
+# x86 once: enrolment, the decisions, the demo clips' embeddings
+for who in alan lyubov mikhail; do
+  PYTHONPATH=$repo "$host_py" -m device enroll "$who" "${host_common[@]}" --files "$clips/$who"-enroll-*.flac >/dev/null 2>&1 \
+    || die "enroll $who failed on x86"
 done
-stage "enroll/verify/identify"
-
-# --- 3. embeddings of every demo clip and the golden vectors ------------------------------------
-mkdir -p "$root/tmp/pi-check"
-inpi bash -c "cd $pi_repo && PYTHONPATH=$pi_repo $pi_py tests/golden/golden.py embed --out /tmp/pi-check/arm64.npz $clips/*.flac" \
-  || die "embedding the demo clips failed in the arm64 root"
+for i in "${!checks[@]}"; do
+  IFS='|' read -r cmd _ <<<"${checks[$i]}"
+  # shellcheck disable=SC2086  # the check's words
+  PYTHONPATH=$repo "$host_py" -m device $cmd "${host_common[@]}" --json > "$work/x86-$i.json" 2>>"$work/x86.err" || true
+done
 PYTHONPATH=$repo "$host_py" tests/golden/golden.py embed --out "$work/x86.npz" "$clips"/*.flac
-PYTHONPATH=$repo "$host_py" tests/golden/golden.py compare --min-cosine 0.999 "$root/tmp/pi-check/arm64.npz" "$work/x86.npz" \
-  || die "arm64 embeddings differ from x86"
-inpi bash -c "cd $pi_repo && PYTHONPATH=$pi_repo $pi_py tests/golden/golden.py check" || die "golden vectors fail in the arm64 root"
-stage "embeddings + golden vectors"
+mkdir -p "$root/tmp/pi-check"
+
+device_checks() {  # python in the root: step 2 and 3 with it, under $qemu_cpu
+  local py=$1
+  inpi rm -f /var/lib/speakerid/store.db /var/lib/speakerid/store.db-wal /var/lib/speakerid/store.db-shm
+  for who in alan lyubov mikhail; do
+    inpi bash -c "cd $pi_repo && runuser -u speakerid -- $py -m device enroll $who --config $config --files $(echo $clips/$who-enroll-*.flac)" \
+      > "$work/enroll-$who.txt" 2>&1 || { cat "$work/enroll-$who.txt" >&2; die "enroll $who failed in the arm64 root ($qemu_cpu, $py)"; }
+    tail -1 "$work/enroll-$who.txt" | sed 's/^/  arm64 /' >&2
+  done
+  for i in "${!checks[@]}"; do
+    IFS='|' read -r cmd want who <<<"${checks[$i]}"
+    a=$(inpi bash -c "cd $pi_repo && runuser -u speakerid -- $py -m device $cmd --config $config --json" 2>>"$work/arm64.err" || true)
+    [ -n "$a" ] || { cat "$work/arm64.err" >&2; die "$cmd printed nothing in the arm64 root ($qemu_cpu, $py)"; }
+    compare "$cmd" "$a" "$(cat "$work/x86-$i.json")" || die "$cmd: arm64 ($qemu_cpu, $py) and x86 disagree"
+    expect "$cmd" "$a" "$want" "$who"
+  done
+  stage "enroll/verify/identify ($qemu_cpu)"
+  inpi bash -c "cd $pi_repo && PYTHONPATH=$pi_repo $py tests/golden/golden.py embed --out /tmp/pi-check/arm64.npz $clips/*.flac" \
+    || die "embedding the demo clips failed in the arm64 root ($qemu_cpu, $py)"
+  PYTHONPATH=$repo "$host_py" tests/golden/golden.py compare --min-cosine 0.999 "$root/tmp/pi-check/arm64.npz" "$work/x86.npz" \
+    || die "arm64 embeddings ($qemu_cpu, $py) differ from x86"
+  inpi bash -c "cd $pi_repo && PYTHONPATH=$pi_repo $py tests/golden/golden.py check" || die "golden vectors fail in the arm64 root ($qemu_cpu, $py)"
+  stage "embeddings + golden vectors ($qemu_cpu)"
+}
+
+# The fallback runtime's venv, as install_pi.sh would build it (cached while its requirements hold).
+fallback=$pi_repo/.venv-tflite
+inpi bash -c "cd $pi_repo && bash scripts/fallback_requirements.sh /tmp/pi-check/requirements-tflite.txt"
+sum=$(sha256sum < "$root/tmp/pi-check/requirements-tflite.txt" | cut -c1-16)
+if [ "$(cat "$root$fallback/.stamp" 2>/dev/null)" != "$sum" ]; then
+  log "building the fallback runtime's venv ($fallback) in the arm64 root"
+  inpi bash -c "rm -rf $fallback && python3 -m venv $fallback && nice -n 10 $fallback/bin/pip install -q -r /tmp/pi-check/requirements-tflite.txt" \
+    > "$cache/fallback.log" 2>&1 || { tail -20 "$cache/fallback.log" >&2; die "the fallback venv did not install (log: $cache/fallback.log)"; }
+  echo "$sum" > "$root$fallback/.stamp"
+  stage "fallback venv"
+fi
+for qemu_cpu in cortex-a72 cortex-a76; do
+  for py in "$pi_py" "$fallback/bin/python"; do
+    show_runtime "$py"
+    device_checks "$py"
+  done
+done
+qemu_cpu=cortex-a72
 
 # --- 4. the installed units ------------------------------------------------------------------------
 inpi systemd-analyze verify /etc/systemd/system/speakerid.service /etc/systemd/system/speakerid-status.service \
-  > "$work/analyze.txt" 2>&1 || { cat "$work/analyze.txt" >&2; die "systemd-analyze verify failed"; }
+  /etc/systemd/system/speakerid-assist.service > "$work/analyze.txt" 2>&1 \
+  || { cat "$work/analyze.txt" >&2; die "systemd-analyze verify failed"; }
 [ -s "$work/analyze.txt" ] && sed 's/^/  systemd-analyze: /' "$work/analyze.txt" >&2
-log "systemd-analyze verify: both units OK"
+log "systemd-analyze verify: the three units OK"
 
 # --- 5. the daemon, as the unit runs it, against an ALSA `type file` capture device ------------
 # The file pcm reads its `infile` with read(): a FIFO written at real-time pace (30 ms blocks, then

@@ -17,7 +17,7 @@ echo "== tests/workstation (.venv-train: tensorflow, librosa)"
 device_tests=(tests/device)
 [ -d tests/app ] && device_tests+=(tests/app)
 [ -d tests/reliability ] && device_tests+=(tests/reliability)
-echo "== ${device_tests[*]} (.venv-device: tflite-runtime 2.14, numpy<2)"
+echo "== ${device_tests[*]} (.venv-device: ai-edge-litert 1.4.0, numpy<2)"
 .venv-device/bin/python -m pytest "${device_tests[@]}" "$@" || status=1
 echo "== scripts/pi_check.sh (the device installed and run in an emulated arm64 Debian 12 root; times are not Pi times)"
 pi_start=$SECONDS

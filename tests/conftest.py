@@ -1,5 +1,5 @@
 """Shared fixtures. Tests run in two venvs (scripts/test.sh): tests/workstation in .venv-train
-(tensorflow, librosa) and tests/device + tests/app in .venv-device (tflite-runtime 2.14, numpy<2).
+(tensorflow, librosa) and tests/device + tests/app in .venv-device (ai-edge-litert 1.4.0, numpy<2: what the Pi installs).
 The tiny corpus and tiny exported bundle are built once by the project's own scripts (with the
 train venv) and cached under build/test-assets, keyed by the code that makes them."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ASSETS, DEVICE_PY, LITERT_PY, REPO, TRAIN_PY, in_ci, run  # noqa: F401  (re-exported)
+from tests.helpers import ASSETS, DEVICE_PY, REPO, TFLITE_PY, TRAIN_PY, in_ci, run  # noqa: F401  (re-exported)
 
 
 def _code_hash(*globs: str) -> str:

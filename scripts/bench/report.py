@@ -2,7 +2,7 @@
 
     python -m scripts.bench.report --bench build/bench --out docs/BENCHMARKS.md --plots-rel bench
 
-Reads accuracy.json, speed_*.json, resemblyzer.json, footprint.json, daemon.json and
+Reads accuracy.json, speed_*.json, resemblyzer.json, footprint.json, daemon.json, assist.json and
 training_scale.json (each optional except accuracy.json); sections whose JSON is missing say so
 instead of guessing.
 """
@@ -47,9 +47,9 @@ def project_name(acc: dict) -> str:
 
 
 def headline_speed(speeds: list[dict], model: str) -> dict | None:
-    """The shipped bundle in tflite-runtime (what the Pi runs), else the first measurement."""
+    """The shipped bundle in ai-edge-litert (what the Pi runs), else the first measurement."""
     for s in speeds:
-        if Path(s["bundle"]).resolve() == Path(model).resolve() and s["runtime"] == "tflite_runtime":
+        if Path(s["bundle"]).resolve() == Path(model).resolve() and s["runtime"] == "ai_edge_litert":
             return s
     return speeds[0] if speeds else None
 
@@ -192,6 +192,18 @@ def daemon_section(daemon: dict | None) -> list[str]:
             f"{daemon['realtime_factor']}x faster than real time.", ""]
 
 
+def assist_section(assist: dict | None) -> list[str]:
+    lines = ["## Assist proxy (scripts/bench/device_side/assist_latency.py)", ""]
+    if assist is None:
+        return lines + ["Not measured: `python -m scripts.bench.device_side.assist_latency` writes assist.json.", ""]
+    return lines + [f"Delay the Wyoming proxy (`python -m device assist`, docs/ASSIST.md) adds between the client's "
+                    f"`audio-stop` and the one the upstream ASR receives, for a {assist['command_seconds']:.0f}-s "
+                    f"command of an enrolled voice (VAD, embedding, session decision, forwarding; loopback, one "
+                    f"thread): median {assist['added_ms_median']} ms, p95 {assist['added_ms_p95']} ms, max "
+                    f"{assist['added_ms_max']} ms over {assist['commands']} commands (1-minute load "
+                    f"{assist['load_average_1min']}).", ""]
+
+
 def training_section(scale: dict | None) -> list[str]:
     lines = ["## Training on several workers (scripts/bench/training_scale.py)", ""]
     if scale is None:
@@ -228,7 +240,8 @@ def render(bench: Path, plots_rel: str | None) -> str:
     failed = bench / "export_failures.txt"
     failures = failed.read_text().splitlines() if failed.exists() else []
     lines += speed_section(speeds, peer, failures) + frontend_section(speed, daemon) + pi_section(speed, peer)
-    lines += footprint_section(fp) + daemon_section(daemon) + training_section(_load(bench / "training_scale.json"))
+    lines += footprint_section(fp) + daemon_section(daemon) + assist_section(_load(bench / "assist.json"))
+    lines += training_section(_load(bench / "training_scale.json"))
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@
 #   accuracy  project + MFCC and GMM-UBM baselines + Resemblyzer on the clean/noisy/short trials
 #   speed     each bundle x each device runtime, and Resemblyzer; 1 thread, one after another
 #   daemon    scripts/bench/device_side/daemon_latency.py (latency, RSS)
+#   assist    scripts/bench/device_side/assist_latency.py (the Assist proxy's added delay)
 #   training  throughput alone and on 2 local workers (scripts/bench/training_scale.py)
 #   footprint model files, device install with/without streamlit, the peers' venv
 # and rewrites docs/BENCHMARKS.md and docs/bench/det_<condition>.png.
@@ -54,9 +55,9 @@ step "accuracy: project and baselines"
 
 clip=$(awk 'NR==1 {print $2}' "$data/trials_clean.txt")
 for b in "${bundles[@]}"; do
-  for rt in tflite_runtime:.venv-device ai_edge_litert:.venv-litert; do
+  for rt in ai_edge_litert:.venv-device tflite_runtime:.venv-tflite; do
     step "speed $b ${rt%%:*}"
-    cpu=0; [ "$b" = "$model" ] && [ "${rt%%:*}" = tflite_runtime ] && cpu=20  # daemon CPU idle vs talking
+    cpu=0; [ "$b" = "$model" ] && [ "${rt%%:*}" = ai_edge_litert ] && cpu=20  # daemon CPU idle vs talking
     "${rt#*:}/bin/python" -m scripts.bench.device_side.speed --bundle "$b" --runtime "${rt%%:*}" --audio "$data/$clip" \
       --cpu-seconds $cpu --out "$bench/speed_$(basename "$b")_${rt%%:*}.json"
   done
@@ -67,6 +68,9 @@ if [ -f scripts/bench/device_side/daemon_latency.py ]; then
   .venv-device/bin/python -m scripts.bench.device_side.daemon_latency --model "$model" --utterances "${UTTERANCES:-1000}" > /dev/null
   [ "$bench" -ef build/bench ] || cp build/bench/daemon.json "$bench/daemon.json"
 fi
+
+step "assist proxy"
+.venv-device/bin/python -m scripts.bench.device_side.assist_latency --model "$model" --out "$bench/assist.json" > /dev/null
 
 step "training on 1 and 2 local workers"
 .venv-train/bin/python -m scripts.bench.training_scale --data "$data" --out "$bench/training_scale.json" > /dev/null

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.golden import golden
-from tests.helpers import DEVICE_PY, LITERT_PY, REPO, run
+from tests.helpers import DEVICE_PY, REPO, TFLITE_PY, run
 
 
 def test_golden_vectors_in_this_venv() -> None:
@@ -19,12 +19,12 @@ def test_golden_vectors_in_this_venv() -> None:
     assert measured["mfcc_rel_error"] <= golden.MFCC_RTOL and measured["cosine"] >= golden.MIN_COSINE
 
 
-@pytest.mark.parametrize("python", [DEVICE_PY, LITERT_PY], ids=["tflite-runtime-2.14", "ai-edge-litert"])
+@pytest.mark.parametrize("python", [DEVICE_PY, TFLITE_PY], ids=["ai-edge-litert-1.4", "tflite-runtime-2.14"])
 def test_golden_vectors_in_both_device_runtimes(python) -> None:
     proc = run([python, REPO / "tests/golden/golden.py", "check"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     measured = json.loads(proc.stderr[proc.stderr.index("golden: {") + len("golden: "):].splitlines()[0])
-    want = {DEVICE_PY: "tflite_runtime 2.14.0", LITERT_PY: "ai_edge_litert "}[python]
+    want = {DEVICE_PY: "ai_edge_litert 1.4.0", TFLITE_PY: "tflite_runtime 2.14.0"}[python]
     assert measured["runtime"].startswith(want)
     assert measured["mfcc_shape"] == json.loads(golden.META.read_text())["mfcc_shape"]
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from device.runtime import find_runtime, parse_version, satisfies
+from tests.helpers import REPO
 
 
 @pytest.mark.parametrize(("version", "minimum", "ok"), [
@@ -28,4 +31,5 @@ def test_parse_version_orders_prereleases_first() -> None:
 def test_installed_runtime_version_parses() -> None:
     runtime = find_runtime()
     assert runtime.name in ("tflite_runtime", "ai_edge_litert")
-    assert parse_version(runtime.version) >= parse_version({"tflite_runtime": "2.14.0", "ai_edge_litert": "2.3.0"}[runtime.name])
+    minimum = json.loads((REPO / "models/default/model.json").read_text())["min_runtime"][runtime.name]
+    assert parse_version(runtime.version) >= parse_version(minimum)

@@ -2,7 +2,7 @@
 micro_speech tests: a committed clip (`clip.flac`, an RHVoice voice, so not a training speaker of a
 model trained on MBROLA + espeak-ng voices), its expected MFCC matrix (`mfcc.npy`, what the model
 sees) and its expected `models/default` embedding (`embedding.npy`), made in .venv-device
-(tflite-runtime 2.14) by scripts/make_golden.sh. `golden.json` records what they were made from.
+(ai-edge-litert 1.4.0, the Pi's runtime) by scripts/make_golden.sh. `golden.json` records what they were made from.
 
 Needs only the device requirements (numpy, soundfile, the device package and a TFLite runtime), so
 the same check runs in both device venvs and in the arm64 root of scripts/pi_check.sh:

@@ -56,7 +56,7 @@ def test_smoke_harness(tiny_bundle: Path, tiny_corpus: Path, tmp_path: Path) -> 
 
     (speed_file,) = out.glob("speed_*.json")
     speed = json.loads(speed_file.read_text())
-    assert speed["runtime"] == "tflite_runtime" and speed["threads"] == 1 and speed["ms_per_3s_median"] > 0
+    assert speed["runtime"] == "ai_edge_litert" and speed["threads"] == 1 and speed["ms_per_3s_median"] > 0
     assert speed["pi"]["macs_per_window"]["total"] > 0 and speed["pi"]["pi4_rtf"] > speed["pi"]["pi5_rtf"] > 0
 
     fp = json.loads((out / "footprint.json").read_text())

@@ -55,8 +55,10 @@ def test_every_mode_exports_and_passes_parity_in_both_runtimes(tiny_run, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "model.json").read_text())
     assert meta["quantization"] == mode
-    for runtime in ("tflite_runtime", "ai_edge_litert"):
-        assert meta["checks"][runtime]["parity_min"] >= (0.99 if mode == "int8" else 0.995)
+    # checked in the exact runtimes the Pi installs (requirements-device.txt, its fallback), which the
+    # bundle then demands
+    pi = {"ai_edge_litert": "1.4.0", "tflite_runtime": "2.14.0"}
+    assert {rt: meta["checks"][rt]["version"] for rt in pi} == pi == meta["min_runtime"]
     if mode == "int8":
         assert meta["io"]["input"]["dtype"] == "int8" and meta["io"]["input"]["scale"] > 0
 
@@ -66,3 +68,13 @@ def test_unknown_mode_and_missing_run_fail_clearly(tmp_path):
     assert proc.returncode != 0 and "invalid choice: 'int4'" in proc.stderr
     proc = run([TRAIN_PY, "-m", "export", "--run", tmp_path, "--out", tmp_path / "x"])
     assert proc.returncode != 0 and "export failed" in proc.stderr
+
+
+def test_the_parity_gate_refuses_and_installs_nothing(tiny_run, tmp_path):
+    """No embedding can match the Keras model better than cosine 1: a bar above it must fail the
+    export in the first runtime it checks and leave nothing at --out."""
+    out = tmp_path / "refused"
+    proc = run([TRAIN_PY, "-m", "export", "--run", tiny_run, "--out", out, "--quant", "float32",
+                "--parity-min", "1.001"])
+    assert proc.returncode != 0 and "export failed" in proc.stderr and "< 1.001" in proc.stderr
+    assert not out.exists() and not out.with_name(out.name + ".partial").exists()

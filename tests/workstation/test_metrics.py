@@ -15,13 +15,14 @@ def test_perfect_separation_has_zero_eer():
 
 
 def test_eer_hand_computed():
-    # targets 0.9 0.7 0.4, non-targets 0.6 0.3 0.2 0.1: one target below one non-target.
-    # At t=0.6: FAR 1/4, FRR 1/3; at t=0.7: FAR 0, FRR 1/3; at t=0.4: FAR 1/4, FRR 1/3...
+    # targets 0.9 0.7 0.4, non-targets 0.6 0.3 0.2 0.1; accept at score >= t. ROC points (FAR, FRR):
+    # t=0.7 (0, 1/3), t=0.6 (1/4, 1/3), t=0.4 (1/4, 0). FRR - FAR goes from +1/12 to -1/4 between
+    # t=0.6 and t=0.4: a quarter of the way (1/12 / (1/12 + 1/4)), where FAR = FRR = 1/4 and the
+    # interpolated threshold is 0.6 + (0.4 - 0.6) / 4 = 0.55.
     labels = [1, 1, 1, 0, 0, 0, 0]
     scores = [0.9, 0.7, 0.4, 0.6, 0.3, 0.2, 0.1]
-    e, _ = eer(labels, scores)
-    # ROC points (far, frr): (0, 1/3) at 0.7 and (1/4, 1/3) at 0.6 then (1/4, 0) at 0.4: rates cross at 0.25..0.333
-    assert 25.0 <= e <= 100 / 3
+    e, t = eer(labels, scores)
+    assert e == pytest.approx(25.0) and t == pytest.approx(0.55)
 
 
 def test_eer_symmetric_case_is_exact():

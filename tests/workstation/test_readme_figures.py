@@ -59,3 +59,26 @@ def test_open_set_figures_are_the_reports() -> None:
         assert part is not None, f"README open-set row lacks the {n}-recording figures"
         cells = rows[("clean", n, "far1")]
         assert list(part.groups()) == [cells[4], cells[5], cells[8]], (n, part.groups(), cells)
+
+
+def test_speed_and_daemon_figures_are_the_benchmarks() -> None:
+    """The speed and daemon rows quote docs/BENCHMARKS.md (scripts/bench/run_all.sh) and the soak in
+    docs/RELIABILITY.md (scripts/bench/soak.sh): rerun those and copy their figures here."""
+    bench = (REPO / "docs" / "BENCHMARKS.md").read_text()
+    speed = {}
+    for line in bench.split("## Speed", 1)[1].split("\n## ", 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| project `default`") or line.startswith("| Resemblyzer"):
+            speed[cells[1] if cells[0].startswith("project") else "Resemblyzer"] = cells[2]
+    row = readme_row("per 3-s utterance, 1 thread")
+    quoted = dict((rt, ms) for ms, rt in re.findall(rf"({NUMBER}) ms \((\w+ [\d.]+)\)", row))
+    quoted["Resemblyzer"] = re.search(rf"Resemblyzer ({NUMBER}) ms", row).group(1)
+    assert quoted == speed, (quoted, speed)
+
+    latency = re.search(rf"stored decision median ({NUMBER}) ms, p95 ({NUMBER}) ms", bench.split("## Daemon", 1)[1])
+    daemon = readme_row("daemon")
+    assert re.search(rf"median ({NUMBER}) ms, p95 ({NUMBER}) ms", daemon).groups() == latency.groups()
+    soak = (REPO / "docs" / "RELIABILITY.md").read_text().split("<!-- soak:begin -->", 1)[1]
+    count = re.match(rf"\s*({NUMBER}) utterances", soak).group(1)
+    rss = [float(line.split("|")[2]) for line in soak.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert f"RSS {min(rss):.1f}-{max(rss):.1f} MiB over {count} utterances" in daemon, (daemon, min(rss), max(rss), count)

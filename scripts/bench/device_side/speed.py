@@ -2,9 +2,9 @@
 model's multiply-accumulate count and the Raspberry Pi estimate derived from it, and (with
 --cpu-seconds) the daemon's CPU load while listening to room noise vs to continuous speech.
 
-Runs in a device venv (.venv-device: tflite_runtime, .venv-litert: ai_edge_litert) and imports
+Runs in a device venv (.venv-device: ai_edge_litert, .venv-tflite: tflite_runtime) and imports
 only the device code, exactly what the Pi runs:
-    python -m scripts.bench.device_side.speed --bundle models/default --runtime tflite_runtime --out x.json
+    python -m scripts.bench.device_side.speed --bundle models/default --runtime ai_edge_litert --out x.json
 """
 
 from __future__ import annotations
