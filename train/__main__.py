@@ -11,7 +11,24 @@ from dataclasses import fields
 from pathlib import Path
 
 from device.features import FeatureConfig
+from train.datasets import VAL_SHARE, DatasetError, write_seeded_split
 from train.model import ModelConfig
+
+
+def splits_folder(data: str, splits: str | None, run: Path, seed: int) -> Path:
+    """--splits, else DATA/splits, else a seeded speaker split written into RUN/splits (a corpus as
+    downloaded has no split lists, and the corpus root is never written to)."""
+    if splits:
+        return Path(splits)
+    if (Path(data) / "splits").is_dir():
+        return Path(data) / "splits"
+    try:
+        train, val = write_seeded_split(data, run / "splits", seed)
+    except DatasetError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"{data} has no splits folder: seeded speaker split (seed {seed}, {VAL_SHARE:.0%} for validation): "
+          f"{len(train)} training and {len(val)} validation speakers -> {run / 'splits'}", flush=True)
+    return run / "splits"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not f.default_factory}
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
-    p.add_argument("--data", required=True, help="dataset root: folder-per-speaker, LibriSpeech or VoxCeleb layout")
-    p.add_argument("--splits", help="folder with train.txt and val.txt (speaker ids); default DATA/splits")
+    p.add_argument("--data", required=True, help="dataset root: folder-per-speaker, LibriSpeech, VoxCeleb (.wav or "
+                   ".m4a) or Common Voice layout (train.datasets)")
+    p.add_argument("--splits", help="folder with train.txt and val.txt (speaker ids); default DATA/splits, or when "
+                   "that is missing a seeded speaker split written into the run folder (OUT/splits)")
     p.add_argument("--out", required=True, help="run folder (config, log, checkpoints, best weights)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--head", choices=["aam", "softmax"], default=ModelConfig.head)
@@ -71,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         mcfg = ModelConfig(n_ceps=a.n_ceps, embedding_dim=a.embedding_dim, lstm_units=a.lstm_units, head=a.head,
                            pooling=a.pooling, conv_blocks=a.conv_blocks)
         fcfg = FeatureConfig(norm=a.norm, n_ceps=a.n_ceps)
-        cfg = TrainConfig(data=a.data, splits=a.splits or str(Path(a.data) / "splits"), out=a.out,
+        cfg = TrainConfig(data=a.data, splits=str(splits_folder(a.data, a.splits, run, a.seed)), out=a.out,
                           epochs=a.epochs, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed, copies=a.copies,
                           heldout=a.heldout, patience=a.patience, max_minutes=a.max_minutes, window=a.window,
                           hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict(),

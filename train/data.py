@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from device.audio import load_audio
 from device.embedder import fit_window
 from device.features import FeatureConfig, log_mel_cepstra, normalize
 from train.augment import Augmenter, speed
+from train.corpus_audio import load_audio
 
 CROP_FRAMES = (100, 150, 200, 250, 300, 400)  # 1-4 s; a few fixed lengths keep TF from retracing
 _MASK_STREAM = 1  # the masks' own random stream: masking changes no crop, only what is masked in it

@@ -1,25 +1,40 @@
 """Speaker-labelled audio on disk: utterance listing, split files and trial lists.
 
-Three layouts are recognised, and in all of them the speaker is the top-level folder:
-folder-per-speaker (`spk/*.wav|flac`), LibriSpeech (`spk/chapter/*.flac`) and VoxCeleb
-(`id/video/*.wav`). A LibriSpeech root as distributed, with its subset folders
-(`train-clean-100/spk/chapter/*.flac`, `dev-other/...`), is read through them: the speakers are
-the subsets' folders. Folders starting with `_` or `.` and `splits` (the synthetic corpus's
-derived audio and split lists) are skipped.
+Five layouts are recognised (`detect_layout`'s names):
+- `folder`: folder-per-speaker, `spk/*.wav|flac|m4a`;
+- `librispeech`: `spk/chapter/*.flac`; a LibriSpeech root as distributed, with its subset folders
+  (`train-clean-100/spk/chapter/*.flac`, `dev-other/...`), is read through them: the speakers are
+  the subsets' folders;
+- `voxceleb`: VoxCeleb1 as shipped, `id/video/*.wav`;
+- `voxceleb-m4a`: VoxCeleb2 as shipped (or VoxCeleb1 re-encoded), `id/video/*.m4a` (AAC);
+- `commonvoice`: a Common Voice language folder, `validated.tsv` (columns `client_id`, `path`, ...)
+  beside `clips/*.mp3`; the speaker is `client_id`, the utterance `clips/<path>`.
+In the first four the speaker is the top-level folder. Folders starting with `_` or `.` and `splits`
+(the synthetic corpus's derived audio and split lists) are skipped. `.m4a` and `.mp3` are decoded
+by `train.corpus_audio.load_audio` (PyAV); the device never reads them.
+
+A corpus without split lists gets a seeded speaker split (`write_seeded_split`), written into the
+training run's folder, never into the corpus.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from train.espeak_voices import DRAWN_PREFIX
 
-AUDIO_SUFFIXES = (".wav", ".flac")
+NESTED_LAYOUTS = {".flac": "librispeech", ".wav": "voxceleb", ".m4a": "voxceleb-m4a"}  # spk/sub/*.SUFFIX
+AUDIO_SUFFIXES = tuple(NESTED_LAYOUTS)
 SKIPPED_DIRS = frozenset({"splits"})
 LIBRISPEECH_SUBSET = re.compile(r"(train|dev|test)-(clean|other)(-\d+)?")
+COMMONVOICE_TSV, COMMONVOICE_CLIPS = "validated.tsv", "clips"
+VAL_SHARE, MIN_VAL_SPEAKERS = 0.05, 2  # validation EER needs two people at least
 
 
 class DatasetError(ValueError):
@@ -60,22 +75,51 @@ def _speaker_files(spk_dir: Path) -> list[Path]:
     return sorted(files)
 
 
+def _is_commonvoice(root: Path) -> bool:
+    return (root / COMMONVOICE_TSV).is_file() and (root / COMMONVOICE_CLIPS).is_dir()
+
+
 def detect_layout(root: str | Path) -> str:
-    """'folder', 'librispeech' or 'voxceleb', judged from the first speaker folder holding audio."""
-    for spk_dir in _speaker_dirs(Path(root)):
+    """'folder', 'librispeech', 'voxceleb', 'voxceleb-m4a' or 'commonvoice'; the speaker-folder layouts
+    are judged from the first speaker folder holding audio."""
+    root = Path(root)
+    if _is_commonvoice(root):
+        return "commonvoice"
+    for spk_dir in _speaker_dirs(root):
         files = _speaker_files(spk_dir)
         if not files:
             continue
         if files[0].parent == spk_dir:
             return "folder"
-        return "librispeech" if files[0].suffix.lower() == ".flac" else "voxceleb"
-    raise DatasetError(f"{root}: no speaker folders with .wav/.flac files (expected spk/*.wav, "
-                       "spk/chapter/*.flac or id/video/*.wav)")
+        return NESTED_LAYOUTS[files[0].suffix.lower()]
+    raise DatasetError(f"{root}: no speaker folders with audio; the layouts read are folder (spk/*.wav|flac|m4a), "
+                       "librispeech (spk/chapter/*.flac, also under subset folders like train-clean-100/), "
+                       "voxceleb (id/video/*.wav), voxceleb-m4a (id/video/*.m4a) and commonvoice "
+                       "(validated.tsv beside clips/*.mp3)")
+
+
+def _commonvoice_utterances(root: Path) -> list[Utterance]:
+    """`validated.tsv`'s rows: speaker `client_id`, audio `clips/<path>`. Sentences hold quotes, so
+    the fields are split on tabs only."""
+    tsv = root / COMMONVOICE_TSV
+    with open(tsv, encoding="utf-8", newline="") as f:
+        rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = {"client_id", "path"} - set(rows.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{tsv}:1: no column {', '.join(sorted(missing))} in the header")
+        utts = []
+        for n, row in enumerate(rows, 2):
+            if not row["client_id"] or not row["path"]:
+                raise DatasetError(f"{tsv}:{n}: empty client_id or path")
+            utts.append(Utterance(row["client_id"], root / COMMONVOICE_CLIPS / row["path"]))
+    return sorted(utts)
 
 
 def list_utterances(root: str | Path) -> list[Utterance]:
-    """Every audio file under `root` labelled with its top-level folder, sorted by speaker then path."""
+    """Every utterance under `root` labelled with its speaker, sorted by speaker then path."""
     root = Path(root)
+    if _is_commonvoice(root):
+        return _commonvoice_utterances(root)
     utts = [Utterance(d.name, p) for d in _speaker_dirs(root) for p in _speaker_files(d)]
     if not utts:
         detect_layout(root)  # raises the explanatory error
@@ -135,3 +179,26 @@ def training_classes(by_speaker: dict[str, list[Path]], speeds: tuple[float, ...
     return [(spk, spd, paths[: len(paths) - heldout], paths[len(paths) - heldout:])
             for spk, paths in by_speaker.items()
             for spd in (drawn_speeds if spk.startswith(DRAWN_PREFIX) else speeds)]
+
+
+def seeded_split(speakers: list[str], seed: int) -> tuple[list[str], list[str]]:
+    """(train, val) speakers, each sorted: VAL_SHARE of them drawn for validation with `seed`, at least
+    MIN_VAL_SPEAKERS, and at least one left to train on."""
+    speakers = sorted(set(speakers))
+    if len(speakers) < MIN_VAL_SPEAKERS + 1:
+        raise DatasetError(f"{len(speakers)} speakers: a split needs {MIN_VAL_SPEAKERS + 1} at least")
+    n_val = max(MIN_VAL_SPEAKERS, round(VAL_SHARE * len(speakers)))
+    order = np.random.default_rng(seed).permutation(len(speakers))
+    val = {speakers[i] for i in order[:n_val]}
+    return [s for s in speakers if s not in val], sorted(val)
+
+
+def write_seeded_split(data: str | Path, out: str | Path, seed: int) -> tuple[list[str], list[str]]:
+    """`seeded_split` of DATA's speakers written as OUT/train.txt and OUT/val.txt; returns (train, val)."""
+    train, val = seeded_split([u.speaker for u in list_utterances(data)], seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, speakers in (("train", train), ("val", val)):
+        header = f"# {name} speakers of {data}: seeded split (seed {seed}, {len(train)} train / {len(val)} val)\n"
+        (out / f"{name}.txt").write_text(header + "".join(f"{s}\n" for s in speakers), encoding="utf-8")
+    return train, val

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from device.audio import AudioError, load_audio
+from device.audio import AudioError
 from device.scoring import Scorer
+from train.corpus_audio import load_audio
 from train.datasets import read_trials
 from train.metrics import summary
 

@@ -1,5 +1,6 @@
 """Teacher targets for embedding distillation: a pretrained speaker encoder's utterance embedding of
-every training item (path, speed) of a recipe. Runs in .venv-peers (no tensorflow, no device.features).
+every training item (path, speed) of a recipe. Runs in .venv-peers (no tensorflow, no device.features,
+no PyAV: WAV and FLAC corpora only).
 
     python -m train.teacher --data data/corpus --splits data/corpus/splits-mb300 \
         --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 [--encoder voicefilter] --out data/teacher-mb300.npz
@@ -27,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from device.audio import load_audio
 from train import datasets
 from train.augment import speed
+from train.corpus_audio import load_audio
 
 
 def items(data: str, splits: str, speeds: tuple[float, ...], drawn_speeds: tuple[float, ...],

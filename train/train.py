@@ -21,10 +21,10 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
-from device.audio import load_audio
 from device.features import FeatureConfig, mfcc
 from train import cluster
 from train.augment import noisy_trial_version
+from train.corpus_audio import load_audio
 from train.data import CropSampler, Item, SpecMask, build_bank
 from train.datasets import speaker_utterances, training_classes
 from train.extract import KerasEmbedder
