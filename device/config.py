@@ -79,12 +79,17 @@ class SessionConfig:
     gap_s: float = 8.0  # a silence longer than this ends the session (the daemon; the CLI's --session has none)
     unsure_far: float = 0.2  # "unsure" from the score a stranger reaches with this chance (household) up to accepting
     split_on_change: bool = True  # a new speaker (bundle's same-speaker cosine) starts a new session
+    # an utterance joins the open session only if, alone, it scores at least what a stranger reaches with
+    # this chance (household) against the session's person: a stranger never rides on someone's evidence
+    join_far: float = 0.2
 
     def __post_init__(self) -> None:
         if self.gap_s <= 0:
             raise ConfigError(f"session.gap_s must be positive, got {self.gap_s}")
         if not 0 <= self.unsure_far < 1:
             raise ConfigError(f"session.unsure_far must be in [0, 1) (0 = no unsure band), got {self.unsure_far}")
+        if not 0 <= self.join_far < 1:
+            raise ConfigError(f"session.join_far must be in [0, 1) (0 = no such check), got {self.join_far}")
 
 
 @dataclass

@@ -25,7 +25,7 @@ from device.lockout import Lockout, locked_speakers
 from device.refresh import ProfileRefresher, RefreshOutcome, refresh_threshold
 from device.room import RoomEstimate, centred
 from device.scoring import Decision, Scorer, identify, verify
-from device.session import SessionTracker
+from device.session import Session, SessionTracker
 from device.store import Event, Store
 from device.streaming import UtteranceStream
 from device.vad import frame_labels, snr_db, speech_seconds
@@ -163,17 +163,8 @@ class Recognizer:
         if learn and self.room is not None:
             self.room.hear(emb.vector)
             self.store.set_setting(self._room_key, self.room.to_dict())
-        evidence, utterances, session, verifying = emb.vector, 1, None, bool(claims)
-        if sessions is not None:
-            if self._another_speaker(sessions, candidates, emb.vector, verifying):
-                sessions.close()
-            session, _ = sessions.add(emb.vector, speech, time.time() if now is None else now)
-            utterances, speech = session.utterances, session.speech_seconds
-            if utterances > 1:  # a session's first utterance is decided exactly as it would be alone
-                evidence = session.evidence()
-        decision = self.decide(candidates, evidence, utterances, verifying=verifying)
-        if session is not None:
-            session.speaker = decision.speaker
+        decision, session = self.judge(candidates, emb.vector, speech, bool(claims), sessions, now)
+        utterances, speech = (session.utterances, session.speech_seconds) if session else (1, speech)
         if claims and attempt:
             self.lockout.record(claims, decision.speaker if decision.accepted else None)
         learning = learn and decision.accepted and self.cfg.refresh.enabled
@@ -183,15 +174,42 @@ class Recognizer:
                       snr_db(frames, voiced), emb.features, attempt=bool(claims) and attempt,
                       utterances=utterances, session=session.id if session else None, refresh=refresh)
 
-    def _another_speaker(self, sessions: SessionTracker, candidates: dict[str, np.ndarray], vector: np.ndarray,
-                         verifying: bool) -> bool:
-        """Whether this utterance, judged alone, is accepted as another enrolled person than the one
-        the open session points to (a speaker change the same-speaker cosine can miss)."""
+    def judge(self, candidates: dict[str, np.ndarray], vector: np.ndarray, speech: float, verifying: bool,
+              sessions: SessionTracker | None = None, now: float | None = None) -> tuple[Decision, Session | None]:
+        """The decision on one utterance's embedding: alone, or with `sessions` on all the evidence
+        of the session it joins (or starts); returns the decision and that session."""
+        if sessions is None:
+            return self.decide(candidates, vector, 1, verifying=verifying), None
+        if self._ends_session(sessions, candidates, vector, verifying):
+            sessions.close()
+        session, _ = sessions.add(vector, speech, time.time() if now is None else now)
+        # a session's first utterance is decided exactly as it would be alone
+        evidence = session.evidence() if session.utterances > 1 else vector
+        decision = self.decide(candidates, evidence, session.utterances, verifying=verifying)
+        session.speaker, session.label = decision.speaker, decision.label
+        return decision, session
+
+    def _ends_session(self, sessions: SessionTracker, candidates: dict[str, np.ndarray], vector: np.ndarray,
+                      verifying: bool) -> bool:
+        """Whether this utterance, judged alone, says that the person the open session points to
+        stopped talking: it is accepted as another enrolled person; or the session so far is a reject
+        and this utterance alone is not; or against the session's person it scores below what a
+        stranger reaches with chance `[session] join_far`. The same-speaker cosine lets changes
+        between similar voices through, and without the last two tests a stranger who speaks right
+        before or after someone enrolled would share that person's session."""
         current = sessions.current
         if current is None or current.speaker is None or not self.cfg.session.split_on_change:
             return False
         alone = self.decide(candidates, vector, 1, verifying=verifying)
-        return alone.accepted and alone.speaker != current.speaker
+        if alone.accepted and alone.speaker != current.speaker:
+            return True
+        if current.label == "reject" and alone.label != "reject":
+            return True
+        if current.speaker not in candidates or self.cfg.session.join_far <= 0:
+            return False
+        own = self.decide({current.speaker: candidates[current.speaker]}, vector, 1, verifying=True,
+                          enrolled=len(candidates), unsure_far=self.cfg.session.join_far)
+        return own.label == "reject"
 
     def refresh(self, decision: Decision, vector: np.ndarray, enrolled: int, utterances: int) -> RefreshOutcome:
         """Offer an accepted utterance's own embedding to its speaker's profile (device/refresh.py):
@@ -202,18 +220,21 @@ class Recognizer:
                                        locked=decision.speaker in locked_speakers(self.store))
 
     def decide(self, candidates: dict[str, np.ndarray], evidence: np.ndarray, utterances: int = 1,
-               verifying: bool = False) -> Decision:
-        """The decision on a (fused) embedding at the policy in force for this many candidates and
-        this much evidence, with the "unsure" band below the accept threshold; with room adaptation
-        both sides are centred on the room first and the room-centred calibration decides."""
+               verifying: bool = False, enrolled: int | None = None, unsure_far: float | None = None) -> Decision:
+        """The decision on a (fused) embedding at the policy in force for `enrolled` candidates (default:
+        all of `candidates`) and this much evidence, with the "unsure" band below the accept threshold
+        from `unsure_far` (default `[session] unsure_far`); with room adaptation both sides are centred
+        on the room first and the room-centred calibration decides."""
         self.policy_in_use = self.policy
         room = self.room is not None
         if room:
             centre = self.room.centre()
             candidates = {name: centred(p, centre) for name, p in candidates.items()}
             evidence = centred(evidence, centre)
-        threshold = self.bundle.threshold(self.policy_in_use, len(candidates), utterances, room)
-        unsure = self.bundle.unsure_threshold(threshold, self.cfg.session.unsure_far, len(candidates), utterances, room)
+        enrolled = len(candidates) if enrolled is None else enrolled
+        unsure_far = self.cfg.session.unsure_far if unsure_far is None else unsure_far
+        threshold = self.bundle.threshold(self.policy_in_use, enrolled, utterances, room)
+        unsure = self.bundle.unsure_threshold(threshold, unsure_far, enrolled, utterances, room)
         if len(candidates) == 1 and verifying:
             name, profile = next(iter(candidates.items()))
             return verify(self.scorer, profile, evidence, name, threshold, unsure)

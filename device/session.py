@@ -8,9 +8,10 @@ belongs to. The bundle's calibration has a table per number of utterances fused
 
 A session ends at a silence longer than `gap_s` or at a speaker change: an utterance whose
 embedding scores below the bundle's calibrated same-speaker cosine against the session so far
-starts a new session, and so does one that is accepted on its own as another enrolled person than
-the one the session points to (device/recognizer.py: the cosine alone lets through changes
-between similar voices), so one person's evidence never lends weight to another's.
+starts a new session, and so does one that, judged on its own, is accepted as another enrolled
+person than the one the session points to, scores as a reject against that person, or follows a
+rejected session without being a reject itself (device/recognizer.py: the cosine alone lets
+through changes between similar voices), so one person's evidence never lends weight to another's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Session:
     started: float = 0.0
     last: float = 0.0
     speaker: str | None = None  # the candidate the session's latest decision points to
+    label: str | None = None  # that decision: accept, unsure or reject
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property

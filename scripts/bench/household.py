@@ -13,6 +13,11 @@ Every decision goes through the device's own `Recognizer.decide` (thresholds per
 * **room**: EER of single recordings when embeddings are centred before scoring on a blend of what
   the device heard in that condition (k people's utterances: 2, 4, 8, noise on or off) and the
   bundle's cohort mean (weight ROOM_BLEND), against no centring.
+* **conversations**: sessions as the daemon forms them (`Recognizer.judge`: same-speaker cosine,
+  another person accepted alone, and `[session] join_far`), at far1: each enrolled person's 3 test
+  recordings in a row (named after 3), and a stranger who speaks right after 1 or 2 recordings of an
+  enrolled person (accepted as anyone at the stranger's utterance: a stranger riding on someone's
+  evidence), for join_far values from off to strict.
 * **refresh**: each enrolled person's test recordings arrive in order; an accept at the refresh
   policy adds the recording to the profile (device/refresh.py's rule, bounded, drift-guarded);
   the second half of their recordings (and every stranger's) are judged on the refreshed profiles.
@@ -32,7 +37,7 @@ from device.embedder import Embedder
 from device.recognizer import Recognizer
 from device.refresh import profile_of
 from device.room import RoomEstimate
-from device.scoring import unit
+from device.scoring import Decision, unit
 from device.store import Store
 from export.evidence import Roles, in_family, roles
 from scripts.bench.open_set import draw, groups, household_arguments
@@ -44,6 +49,7 @@ POLICIES = ("far0.5", "far1", "far2", "far5", "eer")
 ROOM_BLEND = 0.5
 ROOM_PEOPLE = (2, 4, 8)
 ROOM_HEARD = 4
+JOIN_FARS = (0.0, 0.05, 0.1, 0.2, 0.3)
 
 
 def embed_half(model: Path, dev: Path, people: dict[str, Roles]) -> dict[str, np.ndarray]:
@@ -95,6 +101,39 @@ def sessions(recognizer: Recognizer, people: dict[str, Roles], vecs: dict[str, n
                     decided = [(t, recognizer.decide(profiles, e, n)) for t, e in attempts]
                     out.append({"condition": cond, "room": room_on, "utterances": n, "policy": policy, **tally(decided)})
     recognizer.room = None
+    return out
+
+
+def last_decision(recognizer: Recognizer, profiles: dict[str, np.ndarray], talk: list[np.ndarray]) -> Decision:
+    """The decision at the last of `talk`'s utterances, in sessions as the CLI's --session forms them."""
+    tracker = recognizer.session_tracker(gap_s=None)
+    return [recognizer.judge(profiles, v, 2.0, False, tracker, now=0.0)[0] for v in talk][-1]
+
+
+def conversations(recognizer: Recognizer, people: dict[str, Roles], vecs: dict[str, np.ndarray],
+                  enrolled: list[str], profiles: dict[str, np.ndarray]) -> list[dict]:
+    recognizer.policy_override = "far1"
+    strangers = [p for p in sorted(people) if p not in enrolled]
+    configured, out = recognizer.cfg, []
+    for cond in ("clean", "noisy", "channel"):
+        def vec(rel: str, cond: str = cond) -> np.ndarray:
+            return vecs[in_family(rel, cond)]
+
+        def last(talk: list[np.ndarray]) -> Decision:
+            return last_decision(recognizer, profiles, talk)
+
+        for join_far in JOIN_FARS:
+            recognizer.cfg = recognizer.cfg.override(**{"session.join_far": join_far})
+            talks = [(w, people[w].test[i:i + 3]) for w in enrolled for i in range(len(people[w].test) - 2)]
+            named = [(d.accepted and d.speaker == w) for w, talk in talks for d in [last([vec(r) for r in talk])]]
+            row = {"condition": cond, "join_far": join_far, "genuine_named_3": round(100 * np.mean(named), 2)}
+            for owner_utts in (1, 2):
+                rides = [last([*(vec(r) for r in people[w].test[:owner_utts]), vec(r)])
+                         for w in enrolled for s in strangers for r in people[s].test[:2]]
+                row[f"stranger_after_{owner_utts}_accepted"] = round(100 * np.mean([d.accepted for d in rides]), 2)
+            row["n_genuine"], row["n_rides"] = len(talks), len(rides)
+            out.append(row)
+    recognizer.cfg = configured
     return out
 
 
@@ -168,6 +207,7 @@ def run(model: Path, dev: Path, half: str, n_enrolled: int) -> dict:
         return {"model": str(model), "half": half, "enrolled": enrolled,
                 "unknown": [p for p in sorted(people) if p not in enrolled],
                 "sessions": sessions(recognizer, people, vecs, enrolled, profiles),
+                "conversations": conversations(recognizer, people, vecs, enrolled, profiles),
                 "room": room(people, vecs, {w: profile_of([vecs[r] for r in people[w].enroll]) for w in people},
                               cohort_mean),
                 "refresh": refresh(recognizer, people, vecs, enrolled, RefreshConfig(enabled=True))}
@@ -180,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(a.model, a.dev, a.half, a.enrolled)
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(result, indent=1) + "\n")
-    for key in ("sessions", "room", "refresh"):
+    for key in ("sessions", "conversations", "room", "refresh"):
         for row in result[key]:
             print(key, json.dumps(row))
     return 0
