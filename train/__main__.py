@@ -32,7 +32,7 @@ def splits_folder(data: str, splits: str | None, run: Path, seed: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.train import TrainConfig
+    from train.train import PIPELINES, TrainConfig
 
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not f.default_factory}
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
@@ -52,13 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--embedding-dim", type=int, default=ModelConfig.embedding_dim)
     p.add_argument("--lstm-units", type=int, default=ModelConfig.lstm_units)
     helps = {"batch": "global batch (split over the workers of a cluster)",
-             "workers": "augmentation processes (per worker of a cluster)"}
+             "workers": "augmentation processes of --pipeline bank (per worker of a cluster; the stream "
+                      "pipeline sizes its threads itself)"}
     for name in ("epochs", "steps", "batch", "seed", "copies", "heldout", "patience", "window", "hop", "workers"):
         p.add_argument(f"--{name}", type=int, default=defaults[name], help=helps.get(name))
+    p.add_argument("--pipeline", choices=PIPELINES, default=defaults["pipeline"],
+                   help="bank: decode and augment every item into memory before the first step (--copies fixed "
+                        "copies each); stream: read from disk as needed with fresh augmentation at every read, "
+                        "memory bounded by buffers (docs/TRAINING.md, 'Streaming from disk')")
     p.add_argument("--lr", type=float, default=defaults["lr"])
     p.add_argument("--max-minutes", type=float, default=defaults["max_minutes"],
                    help="stop after this many minutes of training steps (the clock starts at the first step, after "
-                        "the augmentation bank); default: no budget, the epochs and early stopping decide")
+                        "the augmentation bank if any); default: no budget, the epochs and early stopping decide")
     p.add_argument("--speeds", default=",".join(map(str, defaults["speeds"])),
                    help="fixed resampling warps, each a new pseudo-speaker of every recorded voice")
     p.add_argument("--val-data", default="", help="take validation speakers from this set (e.g. data/dev)")
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                           hop=a.hop, workers=a.workers, features=fcfg.to_dict(), model=mcfg.to_dict(),
                           speeds=tuple(float(x) for x in a.speeds.split(",")), val_data=a.val_data,
                           val_split=a.val_split, channel_p=a.channel_p, spec_augment=a.spec_augment,
-                          mask_time=a.mask_time, mask_freq=a.mask_freq, teacher=a.teacher,
+                          mask_time=a.mask_time, mask_freq=a.mask_freq, teacher=a.teacher, pipeline=a.pipeline,
                           distill_weight=a.distill_weight, distill_temp=a.distill_temp)
     from train.keras_env import tf
     from train.train import Trainer

@@ -22,6 +22,7 @@ from train.augment import Augmenter, speed
 from train.corpus_audio import load_audio
 
 CROP_FRAMES = (100, 150, 200, 250, 300, 400)  # 1-4 s; a few fixed lengths keep TF from retracing
+BABBLE_CLIPS = 3  # other speakers' clips mixed into one utterance's babble
 _MASK_STREAM = 1  # the masks' own random stream: masking changes no crop, only what is masked in it
 
 
@@ -32,13 +33,32 @@ class Item:
     speed: float
 
 
+def warped_audio(path: Path, spd: float) -> np.ndarray:
+    """An item's audio at its resampling warp (the pseudo-speaker it stands for)."""
+    audio = load_audio(path)
+    return speed(audio, spd) if spd != 1.0 else audio
+
+
+def babble_picks(pool_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Which of a pool's clips make one utterance's babble noise (other speakers talking)."""
+    return rng.choice(pool_size, size=min(BABBLE_CLIPS, pool_size), replace=False)
+
+
+def crop_window(feats: np.ndarray, n: int, cfg: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
+    """A random `n`-frame crop of un-normalised cepstra, normalised as the device normalises what it
+    hears; shorter cepstra are repeated to fill it."""
+    feats = feats.astype(np.float32)
+    if feats.shape[0] > n:
+        s = int(rng.integers(0, feats.shape[0] - n + 1))
+        feats = feats[s:s + n]
+    return fit_window(normalize(feats, cfg), n)
+
+
 def _bank_job(args) -> list[np.ndarray]:
     path, spd, copies, seed, cfg_dict, babble_paths, channel_p = args
     cfg = FeatureConfig.from_dict(cfg_dict)
     rng = np.random.default_rng(seed)
-    audio = load_audio(path)
-    if spd != 1.0:
-        audio = speed(audio, spd)
+    audio = warped_audio(path, spd)
     babble = [load_audio(p) for p in babble_paths]
     augment = Augmenter(rng, babble, p_channel=channel_p)
     out = [log_mel_cepstra(audio, cfg).astype(np.float16)]
@@ -56,12 +76,17 @@ def build_bank(items: list[Item], cfg: FeatureConfig, copies: int, seed: int, wo
     rng = np.random.default_rng(seed)
     jobs = []
     for i, it in enumerate(items):
-        picks = [pool[j] for j in rng.choice(len(pool), size=min(3, len(pool)), replace=False)] if pool else []
+        picks = [pool[j] for j in babble_picks(len(pool), rng)] if pool else []
         jobs.append((it.path, it.speed, copies, seed * 100003 + i, cfg.to_dict(), picks, channel_p))
     jobs = jobs[shard[0]::shard[1]]
     with ProcessPoolExecutor(max_workers=workers) as ex:
         results = ex.map(_bank_job, jobs, chunksize=8)
         return list(progress(results, total=len(jobs)) if progress else results)
+
+
+def crop_lengths(max_frames: int = 400) -> list[int]:
+    """The crop lengths a batch draws from."""
+    return [n for n in CROP_FRAMES if n <= max_frames]
 
 
 @dataclass(frozen=True)
@@ -102,7 +127,7 @@ class CropSampler:
         self.rng = np.random.default_rng(seed if worker is None else (seed, worker))
         self.length_rng = self.rng if worker is None else np.random.default_rng(seed)
         self.mask_rng = np.random.default_rng((seed, worker or 0, _MASK_STREAM))
-        self.lengths = [n for n in CROP_FRAMES if n <= max_frames]
+        self.lengths = crop_lengths(max_frames)
 
     def batch(self, size: int, with_index: bool = False) -> tuple[np.ndarray, ...]:
         """(crops, labels), plus the items' indices with `with_index` (for per-item targets)."""
@@ -114,8 +139,4 @@ class CropSampler:
         return (x, self.labels[idx], idx) if with_index else (x, self.labels[idx])
 
     def _crop(self, feats: np.ndarray, n: int) -> np.ndarray:
-        feats = feats.astype(np.float32)
-        if feats.shape[0] > n:
-            s = int(self.rng.integers(0, feats.shape[0] - n + 1))
-            feats = feats[s:s + n]
-        return fit_window(normalize(feats, self.cfg), n)
+        return crop_window(feats, n, self.cfg, self.rng)

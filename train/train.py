@@ -5,7 +5,9 @@ embedder with the best validation EER) and metrics.json.
 
 The same loop runs alone or as one worker of a cluster (train.cluster, TF_CONFIG): each worker
 augments its share of the utterances and feeds its share of every global batch through a tf.data
-pipeline; the chief validates, decides and writes the run folder.
+pipeline; the chief validates, decides and writes the run folder. The batches come from an
+augmentation bank built in memory before the first step (`pipeline="bank"`, train.data) or are
+streamed from disk with fresh augmentation (`pipeline="stream"`, train.input_pipeline).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from train.corpus_audio import load_audio
 from train.data import CropSampler, Item, SpecMask, build_bank
 from train.datasets import speaker_utterances, training_classes
 from train.extract import KerasEmbedder
+from train.input_pipeline import ItemStream
 from train.keras_env import keras, tf
 from train.metrics import eer
 from train.model import ModelConfig, SpeakerHead, build_embedder
 
+PIPELINES = ("bank", "stream")
 LOG_COLUMNS = ["epoch", "loss", "train_acc", "val_eer_clean", "val_eer_noisy", "val_eer", "lr", "seconds",
                "examples_per_s"]
 
@@ -71,6 +75,9 @@ class TrainConfig:
     window: int = 200
     hop: int = 100
     workers: int = 2
+    # "bank": every item decoded and augmented into memory before the first step (copies fixed per
+    # item); "stream": read from disk as needed, augmented afresh at every read (train.input_pipeline)
+    pipeline: str = "bank"
     features: dict = field(default_factory=lambda: FeatureConfig().to_dict())
     model: dict = field(default_factory=lambda: ModelConfig().to_dict())
 
@@ -182,13 +189,49 @@ class Trainer:
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 strategy.reduce(tf.distribute.ReduceOp.SUM, acc, axis=None))
 
+    def _bank_batches(self):
+        """Batches cut from an augmentation bank of this worker's items, built here."""
+        c, cl = self.cfg, self.cluster
+        shard = slice(cl.index, None, cl.workers)
+        bank = build_bank(self.items, self.features, c.copies, c.seed, c.workers, self._babble_pool(), c.channel_p,
+                          progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False,
+                                                          disable=None if cl.chief else True),
+                          shard=(cl.index, cl.workers))
+        labels = np.array([it.label for it in self.items[shard]], dtype=np.int32)
+        return self._batches(bank, labels, None if self.teacher is None else self.teacher[shard])
+
+    def _babble_pool(self) -> list[Path]:
+        return [it.path for it in self.items if it.speed == 1.0]
+
+    def _spec_mask(self) -> SpecMask | None:
+        return SpecMask(self.cfg.mask_time, self.cfg.mask_freq) if self.cfg.spec_augment else None
+
+    def _stream_batches(self):
+        """Batches streamed from disk (train.input_pipeline): this worker reads only its shard of the
+        items, and a resumed run continues from its epoch with nothing to build."""
+        c, cl = self.cfg, self.cluster
+        stream = ItemStream(self.items, self.features, c.seed, c.copies, int(self.epoch), self._babble_pool(),
+                            c.channel_p, self._spec_mask())
+        teacher = None if self.teacher is None else tf.constant(self.teacher)
+
+        def with_targets(x, y, idx):
+            if teacher is None:
+                return x, y
+            same = tf.cast(tf.equal(idx[:, None], idx[None, :]), tf.float32)
+            return x, y, tf.gather(teacher, idx), same
+
+        def dataset(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+            size = ctx.get_per_replica_batch_size(c.batch)
+            return stream.dataset(size, shard=(cl.index, cl.workers)).map(with_targets)
+
+        return iter(cl.strategy.distribute_datasets_from_function(dataset))
+
     def _batches(self, bank: list[list[np.ndarray]], labels: np.ndarray, teacher: np.ndarray | None):
         """This worker's batches (its share of the global batch) as a tf.data pipeline: crops and
         labels, and with a teacher the items' teacher vectors and which crops share an item."""
         cl = self.cluster
-        mask = SpecMask(self.cfg.mask_time, self.cfg.mask_freq) if self.cfg.spec_augment else None
         sampler = CropSampler(bank, labels, self.features, self.cfg.seed + int(self.epoch),
-                              worker=cl.index if cl.distributed else None, mask=mask)
+                              worker=cl.index if cl.distributed else None, mask=self._spec_mask())
         spec = (tf.TensorSpec((None, None, self.features.n_ceps), tf.float32), tf.TensorSpec((None,), tf.int32))
 
         def with_teacher(size: int) -> tuple[np.ndarray, ...]:
@@ -208,23 +251,17 @@ class Trainer:
 
     def fit(self) -> dict:
         c, cl = self.cfg, self.cluster
-        start = time.time()
+        start = self.started = time.time()
+        self.first_step_seconds = 0.0
         voices = len({s for s, _ in self.classes})
         say = print if cl.chief else (lambda *a, **k: None)
         say(f"{len(self.classes)} classes ({voices} voices; warps {c.speeds}, drawn voices {c.drawn_speeds}), "
             f"{len(self.items)} utterances, {len(self.val)} validation speakers"
             + (f"; {cl.workers} workers, {c.batch // cl.workers} crops each per step" if cl.distributed else ""))
-        shard = slice(cl.index, None, cl.workers)
-        babble = [it.path for it in self.items if it.speed == 1.0]
-        bank = build_bank(self.items, self.features, c.copies, c.seed, c.workers, babble, c.channel_p,
-                          progress=lambda it, total: tqdm(it, total=total, desc="augmenting", leave=False,
-                                                          disable=None if cl.chief else True),
-                          shard=(cl.index, cl.workers))
+        batches = self._stream_batches() if c.pipeline == "stream" else self._bank_batches()
         self.bank_seconds = time.time() - start
-        labels = np.array([it.label for it in self.items[shard]], dtype=np.int32)
-        batches = self._batches(bank, labels, None if self.teacher is None else self.teacher[shard])
         val_sets = self._validation_sets() if cl.chief else {}
-        first_step = time.time()
+        first_step, epochs_before = time.time(), int(self.epoch)
         log_path = self.run / "log.csv"
         if cl.chief:
             self._trim_log(log_path)
@@ -258,13 +295,15 @@ class Trainer:
                 with cl.strategy.scope():
                     self.manager.save()
                 say(f"epoch {int(self.epoch)}: loss {loss:.3f} acc {acc:.3f} "
-                    f"val EER clean {eers['clean']:.2f}% noisy {eers['noisy']:.2f}%{' *' if improved else ''}")
+                    f"val EER clean {eers['clean']:.2f}% noisy {eers['noisy']:.2f}%{' *' if improved else ''}; "
+                    f"{rate:.0f} crops/s, ETA {self._eta(first_step, epochs_before)}", flush=True)
                 if int(self.bad_epochs) >= c.patience:
                     say(f"early stop: no validation improvement in {c.patience} epochs")
                     break
                 if c.max_minutes and training > c.max_minutes * 60:
                     say(f"stopping: time budget of {c.max_minutes} min of training reached")
                     break
+        del batches  # stop the input threads now: a live tf.data map that calls Python can hang the exit
         cl.discard(self.ckpt_dir)
         return self._finish(time.time() - start) if cl.chief else {}
 
@@ -277,10 +316,27 @@ class Trainer:
         began = time.time()
         for _ in bar:
             loss, acc = self._step(*next(batches))
+            if not self.first_step_seconds:
+                self._first_step_done()
             losses.append(float(loss))
             accs.append(float(acc))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(accs[-20:]):.2f}")
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(accs[-20:]):.2f}",
+                            crops_per_s=f"{len(losses) * c.batch / (time.time() - began):.0f}")
         return float(np.mean(losses)), float(np.mean(accs)), c.steps * c.batch / (time.time() - began)
+
+    def _first_step_done(self) -> None:
+        """Note when the first step of this process ended: what a run waits for its input (the bank's build or
+        the stream's first batches) and its first trace."""
+        self.first_step_seconds = time.time() - self.started
+        if self.cluster.chief:
+            print(f"first training step done {self.first_step_seconds:.1f} s after the start of training "
+                  f"(input ready after {self.bank_seconds:.1f} s)", flush=True)
+
+    def _eta(self, first_step: float, epochs_before: int) -> str:
+        """The time the remaining epochs take at this run's pace so far (early stopping may end it sooner)."""
+        done = int(self.epoch) - epochs_before
+        seconds = (time.time() - first_step) / max(done, 1) * (self.cfg.epochs - int(self.epoch))
+        return time.strftime("%H:%M:%S", time.gmtime(seconds)) if seconds < 86400 else f"{seconds / 86400:.1f} d"
 
     def _trim_log(self, path: Path) -> None:
         """Keep the log rows the checkpoint covers: a run killed between writing an epoch's row and
@@ -325,7 +381,8 @@ class Trainer:
     def _finish(self, seconds: float) -> dict:
         self.snapshot.load_weights(str(self.run / "best.weights.h5"))
         metrics = {"best_val_eer": float(self.best), "epochs": int(self.epoch), "train_seconds": round(seconds, 1),
-                   "bank_seconds": round(self.bank_seconds, 1), "workers": self.cluster.workers}
+                   "bank_seconds": round(self.bank_seconds, 1),
+                   "first_step_seconds": round(self.first_step_seconds, 1), "workers": self.cluster.workers}
         metrics.update(self._closed_set())
         (self.run / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print(json.dumps(metrics, indent=2))
