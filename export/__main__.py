@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from device.audio import load_audio
 from device.bundle import BUNDLE_SCHEMA, Bundle, sha256_file
 from device.embedder import Embedder, window_starts
 from device.features import FeatureConfig, mfcc
@@ -28,6 +27,7 @@ from device.scoring import Scorer
 from export.calibrate import choose, cohort_embeddings, dev_calibration, dev_cohort, legacy_thresholds, validation_scores
 from export.convert import MODES, convert
 from export.ops import check_ops, read_ops
+from train.corpus_audio import load_audio
 from train.datasets import read_trials, speaker_utterances
 from train.evaluate import score_trials
 from train.extract import KerasEmbedder

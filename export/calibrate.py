@@ -32,7 +32,6 @@ from scipy.stats import norm as gauss
 from sklearn.linear_model import LogisticRegression
 
 from device import room
-from device.audio import load_audio
 from device.bundle import Bundle, sha256_file
 from device.calibration import Calibration
 from device.embedder import Embedder
@@ -40,6 +39,7 @@ from device.scoring import Scorer, unit
 from export import evidence
 from train.augment import noisy_trial_version
 from train.channels import CHANNELS
+from train.corpus_audio import load_audio
 from train.evaluate import embed_paths
 from train.metrics import eer, min_dcf, summary
 
@@ -51,8 +51,8 @@ def cohort_embeddings(embedder, speakers: dict[str, list[Path]], max_speakers: i
     names = list(speakers)
     picks = [names[i] for i in np.unique(np.linspace(0, len(names) - 1, min(max_speakers, len(names))).astype(int))]
     means = []
-    for name in picks:
-        vecs, _ = embedder.embed_files(speakers[name][:per_speaker])
+    for name in picks:  # corpus audio: read as training reads it (.m4a/.mp3 too)
+        vecs = np.stack([embedder.embed(load_audio(p)) for p in speakers[name][:per_speaker]])
         means.append(unit(vecs.mean(axis=0)))
     return np.stack(means).astype(np.float16)
 

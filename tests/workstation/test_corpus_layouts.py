@@ -199,3 +199,29 @@ def test_two_epochs_train_on_each_layout_with_a_seeded_split_in_the_run_folder(
     assert [r["epoch"] for r in log_rows(out)] == ["1", "2"]
     assert (out / "best.weights.h5").stat().st_size > 0
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_train_corpus_runs_the_recipe_from_a_downloaded_corpus_to_a_scored_bundle(
+        voxceleb2: Path, tmp_path: Path) -> None:
+    """scripts/train_corpus.sh on VoxCeleb2's .m4a layout: listing, streamed training, export (both
+    device runtimes), and the trial list the user names scored through the bundle."""
+    utts = list_utterances(voxceleb2)
+    firsts = {u.speaker: str(u.path.relative_to(voxceleb2)) for u in reversed(utts)}
+    seconds = {u.speaker: str(u.path.relative_to(voxceleb2)) for u in utts}
+    speakers = sorted(firsts)
+    trials = tmp_path / "trials.txt"
+    trials.write_text("".join(f"1 {firsts[s]} {seconds[s]}\n0 {firsts[s]} {seconds[o]}\n"
+                              for s, o in zip(speakers, speakers[1:] + speakers[:1])))
+    out, run_dir = tmp_path / "bundle", tmp_path / "run"
+    proc = run(["bash", "scripts/train_corpus.sh", voxceleb2, out, "--run", run_dir, "--trials", trials,
+                "--audio-root", voxceleb2, "--", "--epochs", "2", *TINY_TRAIN, "--speeds", "1.0"],
+               env={"TF_CONFIG": ""}, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"{voxceleb2}: layout voxceleb-m4a, 5 speakers, 15 utterances" in proc.stdout
+    assert [r["epoch"] for r in log_rows(run_dir)] == ["1", "2"]
+    assert json.loads((run_dir / "config.json").read_text())["pipeline"] == "stream"
+    assert (out / "model.tflite").stat().st_size > 0
+    scored = json.loads((out / "eval" / "trials.json").read_text())
+    assert (scored["n_target"], scored["n_nontarget"]) == (5, 5) and 0 <= scored["eer"] <= 100
+    stages = [line.split()[2] for line in proc.stdout.splitlines() if line.startswith("train_corpus: stage")]
+    assert stages == ["0", "1", "2", "3"]
