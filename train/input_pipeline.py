@@ -68,9 +68,6 @@ class ClipCache:
                 self._clips.popitem(last=False)
         return clip
 
-    def __len__(self) -> int:
-        return len(self._clips)
-
 
 @dataclass
 class ItemStream:

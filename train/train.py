@@ -334,8 +334,8 @@ class Trainer:
 
     def _eta(self, first_step: float, epochs_before: int) -> str:
         """The time the remaining epochs take at this run's pace so far (early stopping may end it sooner)."""
-        done = int(self.epoch) - epochs_before
-        seconds = (time.time() - first_step) / max(done, 1) * (self.cfg.epochs - int(self.epoch))
+        done = int(self.epoch) - epochs_before  # at least the epoch just ended
+        seconds = (time.time() - first_step) / done * (self.cfg.epochs - int(self.epoch))
         return time.strftime("%H:%M:%S", time.gmtime(seconds)) if seconds < 86400 else f"{seconds / 86400:.1f} d"
 
     def _trim_log(self, path: Path) -> None:
