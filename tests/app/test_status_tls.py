@@ -57,7 +57,7 @@ def server(cert: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int
         while True:
             assert proc.poll() is None, f"server exited: {proc.stdout.read() if proc.stdout else ''}"
             try:
-                with urllib.request.urlopen(f"https://localhost:{port}/_stcore/health", timeout=2,
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/_stcore/health", timeout=2,
                                             context=trusting) as r:
                     if r.status == 200:
                         break
@@ -83,14 +83,14 @@ def test_certificate_for_the_host(cert: Path) -> None:
 
 def test_page_served_over_https_only(server: int, cert: Path) -> None:
     trusting = ssl.create_default_context(cafile=str(cert / "status.crt"))
-    with urllib.request.urlopen(f"https://localhost:{server}/", timeout=10, context=trusting) as r:
+    with urllib.request.urlopen(f"https://127.0.0.1:{server}/", timeout=10, context=trusting) as r:
         assert r.status == 200 and b"<title>" in r.read().lower()
-    with urllib.request.urlopen(f"https://localhost:{server}/_stcore/health", timeout=10, context=trusting) as r:
+    with urllib.request.urlopen(f"https://127.0.0.1:{server}/_stcore/health", timeout=10, context=trusting) as r:
         assert r.read() == b"ok"
     served = ssl.get_server_certificate(("127.0.0.1", server))
     assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert((cert / "status.crt").read_text())
     with pytest.raises(urllib.error.URLError) as untrusted:  # until the owner trusts it (README)
-        urllib.request.urlopen(f"https://localhost:{server}/_stcore/health", timeout=10,
+        urllib.request.urlopen(f"https://127.0.0.1:{server}/_stcore/health", timeout=10,
                                context=ssl.create_default_context()).close()
     assert isinstance(untrusted.value.reason, ssl.SSLCertVerificationError)
     conn = http.client.HTTPConnection("127.0.0.1", server, timeout=10)  # plain HTTP on the same port
