@@ -99,7 +99,12 @@ if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
   fi
 fi
 pip_cert=${PIP_CERT:-$(sed -n 's/^cert *= *//p' /etc/pip.conf 2>/dev/null | head -1 || true)}  # no /etc/pip.conf on a fresh machine: none
-if [ -n "$pip_cert" ]; then printf '[global]\ncert = %s\n' "$pip_cert" > "$root/etc/pip.conf"; fi
+if [ -f "$pip_cert" ]; then  # the bundle itself: the root's own CA store may lack what it trusts
+  install -D -m 0644 "$pip_cert" "$root/etc/pip-ca.pem"
+  printf '[global]\ncert = /etc/pip-ca.pem\n' > "$root/etc/pip.conf"
+elif [ -n "$pip_cert" ]; then
+  printf '[global]\ncert = %s\n' "$pip_cert" > "$root/etc/pip.conf"
+fi
 # A clean environment: nothing of this machine's pip/apt settings leaks into the "Pi". A chroot has
 # no running systemd: systemctl works offline (enable writes the symlinks, --now's start is skipped),
 # as in an image build; pi_check starts the daemon itself, from the installed unit (step 5).
