@@ -119,16 +119,14 @@ def conversations(recognizer: Recognizer, people: dict[str, Roles], vecs: dict[s
         def vec(rel: str, cond: str = cond) -> np.ndarray:
             return vecs[in_family(rel, cond)]
 
-        def last(talk: list[np.ndarray]) -> Decision:
-            return last_decision(recognizer, profiles, talk)
-
         for join_far in JOIN_FARS:
             recognizer.cfg = recognizer.cfg.override(**{"session.join_far": join_far})
             talks = [(w, people[w].test[i:i + 3]) for w in enrolled for i in range(len(people[w].test) - 2)]
-            named = [(d.accepted and d.speaker == w) for w, talk in talks for d in [last([vec(r) for r in talk])]]
+            decided = [(w, last_decision(recognizer, profiles, [vec(r) for r in talk])) for w, talk in talks]
+            named = [d.accepted and d.speaker == w for w, d in decided]
             row = {"condition": cond, "join_far": join_far, "genuine_named_3": round(100 * np.mean(named), 2)}
             for owner_utts in (1, 2):
-                rides = [last([*(vec(r) for r in people[w].test[:owner_utts]), vec(r)])
+                rides = [last_decision(recognizer, profiles, [*(vec(r) for r in people[w].test[:owner_utts]), vec(r)])
                          for w in enrolled for s in strangers for r in people[s].test[:2]]
                 row[f"stranger_after_{owner_utts}_accepted"] = round(100 * np.mean([d.accepted for d in rides]), 2)
             row["n_genuine"], row["n_rides"] = len(talks), len(rides)
