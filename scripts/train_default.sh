@@ -2,24 +2,26 @@
 # The shipped default model, staged like a WeSpeaker recipe:
 #   0 prepare: the training corpus (MBROLA voices + 2,000 drawn espeak-ng voices; RHVoice held out)
 #     and the development set (RHVoice + KLettres people, never trained on)
-#   1 train on the corpus's 56 MBROLA training voices, each with 7 fixed resampling warps as new
-#     pseudo-speakers, plus the first 300 drawn espeak-ng voices (692 classes); validation and early
-#     stopping on the dev set's calibration half. All 1,800 drawn voices made every never-heard
-#     condition worse, 300 of them helped (models/default/MODEL_CARD.md, ablation).
-#   2 export (TFLite, checked in both device runtimes; decisions calibrated on the calibration half)
+#   1 the teacher: three seeds of the base recipe (scripts/train_one.sh), exported, and their
+#     ensemble's embeddings of every training item (python -m train.teacher, two shards in parallel)
+#   2 the student: the base recipe at seed 0, distilled from that ensemble (InfoNCE, weight 1),
+#     exported and calibrated -> models/default. The student of three seeds beat the base recipe
+#     over three seeds of each (docs/TRAINING.md, "A seed ensemble as the teacher").
 #   3 evaluate: in-domain corpus test split (Keras run and bundle), then the dev set's report half
 #     (scripts/eval_dev.sh -> docs/GENERALISATION.md)
-# Usage: scripts/train_default.sh [extra `python -m train` flags]; STAGE=N skips stages before N, LAST=N
-# stops after stage N (scripts/train_arms.sh trains and exports arms without touching the docs).
+# Usage: scripts/train_default.sh [extra `python -m train` flags for the student]; STAGE=N skips
+# stages before N, LAST=N stops after stage N. Stage 1 keeps what it made (build/default/base-sN,
+# data/teacher-default-N.npz) and skips it when run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${STAGE:-0}
 last=${LAST:-3}
 run=${RUN:-runs/default}
 out=${OUT:-models/default}
-quant=${QUANT:-dynamic}
 py=.venv-train/bin/python
 export PYTHONPATH=$PWD
+bases=(build/default/base-s0 build/default/base-s1 build/default/base-s2)
+teacher=data/teacher-default-0.npz,data/teacher-default-1.npz
 if [ "$stage" -le 0 ]; then
   bash scripts/setup_venvs.sh
   [ -f data/corpus/trials_short.txt ] || bash scripts/make_corpus.sh --utts 32 --espeak-voices 2000 --espeak-utts 10 \
@@ -28,18 +30,22 @@ if [ "$stage" -le 0 ]; then
 fi
 if [ "$stage" -le 1 ] && [ "$last" -ge 1 ]; then
   start=$(date +%s)
-  mkdir -p data/corpus/splits-mb300
-  # awk, not `grep | head`: head closing the pipe early makes grep die of SIGPIPE, which pipefail
-  # turns into a failed stage (it did, now and then, with an empty log)
-  awk '/^mb-/ {print} /^es-/ && n++ < 300 {print}' data/corpus/splits/train.txt > data/corpus/splits-mb300/train.txt
-  cp data/corpus/splits/val.txt data/corpus/splits/test.txt data/corpus/splits-mb300/
-  $py -m train --data data/corpus --splits data/corpus/splits-mb300 --out "$run" --val-data data/dev \
-    --val-split calib --speeds 0.82,0.88,0.94,1.0,1.06,1.13,1.2 --copies 2 --channel-p 0.2 --epochs 20 --steps 200 \
-    --patience 3 --max-minutes 55 "$@"
-  echo "training took $(( $(date +%s) - start )) s"
+  for seed in 0 1 2; do
+    [ -f "${bases[$seed]}/model.json" ] || bash scripts/train_one.sh "runs/default-base-s$seed" "${bases[$seed]}" --seed "$seed"
+  done
+  encoder=$(printf 'bundle=%s+' "${bases[@]}")
+  pids=()
+  for i in 0 1; do
+    [ -f "data/teacher-default-$i.npz" ] && continue
+    $py -m train.teacher --data data/corpus --splits data/corpus/splits-mb300 --encoder "${encoder%+}" \
+      --shard "$i/2" --out "data/teacher-default-$i.npz" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done  # `wait` alone would not fail the stage with a shard
+  echo "the teacher took $(( $(date +%s) - start )) s"
 fi
 if [ "$stage" -le 2 ] && [ "$last" -ge 2 ]; then
-  $py -m export --run "$run" --out "$out" --quant "$quant" --dev data/dev
+  bash scripts/train_one.sh "$run" "$out" --seed 0 --teacher "$teacher" --distill-weight 1.0 "$@"
 fi
 if [ "$stage" -le 3 ] && [ "$last" -ge 3 ]; then
   mkdir -p "$run/eval" "$out/eval"

@@ -3,9 +3,10 @@ and never-heard people of the development set's report half (RHVoice natalia, pa
 enrolled, anna a stranger).
 
 Measured with models/default (calibrated per number of utterances on the dev set's calibration
-half): pavel's 2-s test clips score 0.68-0.84 alone against a 3-person far1 threshold of 0.838, and
-three of them that are each unsure or rejected score 0.91 together against the 3-utterance
-threshold of 0.866. Regenerate these expectations when models/default changes.
+half): hana's 1.5-s test clips score 0.66-0.82 alone against a 3-person far1 threshold of 0.804
+(6 of 8 fall short), and the three of them closest to a name, each unsure, score 0.840 together against the
+3-utterance threshold of 0.826. (pavel's, used before, are now named alone at 1.5 s too.)
+Regenerate these expectations when models/default changes.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         proc = cli("enroll", name, "--files", *render(name, root / name, 4, seed=0), "--store", store, "--json")
         assert proc.returncode == 0, proc.stderr[-1500:]
     clips = []
-    for i, path in enumerate(render("pavel", root / "pavel-test", 8, seed=1)):
-        clip = root / f"pavel-2s-{i}.wav"
-        save_wav(clip, load_audio(path)[: 2 * 16000])  # two seconds: often too little alone
+    for i, path in enumerate(render("hana", root / "hana-test", 8, seed=1)):
+        clip = root / f"hana-1.5s-{i}.wav"
+        save_wav(clip, load_audio(path)[:24000])  # a second and a half: often too little alone
         clips.append(clip)
-    return {"store": store, "pavel": clips, "natalia": render("natalia", root / "natalia-test", 2, seed=1),
+    return {"store": store, "hana": clips, "natalia": render("natalia", root / "natalia-test", 2, seed=1),
             "anna": render("anna", root / "anna-test", 1, seed=1)}
 
 
@@ -48,20 +49,20 @@ def answers(proc) -> list[dict]:
 
 
 def test_three_recordings_that_each_fall_short_are_accepted_together(home: dict) -> None:
-    alone = answers(cli("identify", "--file", *home["pavel"], "--store", home["store"], "--json"))
-    short = [Path(a["file"]) for a in alone if not a["accepted"]]
-    assert len(short) >= 3, alone  # measured: 3 of the 8 fall short alone
+    alone = answers(cli("identify", "--file", *home["hana"], "--store", home["store"], "--json"))
+    short = [Path(a["file"]) for a in sorted(alone, key=lambda a: a["score"]) if not a["accepted"]][-3:]
+    assert len(short) == 3, alone  # measured: 6 of the 8 fall short alone; the three closest to a name
     assert all(a["decision"] in ("unsure", "reject") for a in alone if not a["accepted"])
-    proc = cli("identify", "--session", "--file", *short[:3], "--store", home["store"], "--json")
+    proc = cli("identify", "--session", "--file", *short, "--store", home["store"], "--json")
     together = json.loads(proc.stdout)
     assert proc.returncode == 0, proc.stderr[-1500:]
-    assert (together["decision"], together["speaker"], together["utterances"]) == ("accept", "pavel", 3)
-    assert together["split_at"] == [] and together["files"] == [str(p) for p in short[:3]]
+    assert (together["decision"], together["speaker"], together["utterances"]) == ("accept", "hana", 3)
+    assert together["split_at"] == [] and together["files"] == [str(p) for p in short]
     assert together["threshold"] > max(a["threshold"] for a in alone)  # 3 utterances: their own, stricter table
 
 
 def test_a_session_is_split_where_another_person_takes_over(home: dict) -> None:
-    files = [home["pavel"][0], *home["natalia"]]
+    files = [home["hana"][0], *home["natalia"]]
     proc = cli("identify", "--session", "--file", *files, "--store", home["store"], "--json")
     got = json.loads(proc.stdout)
     assert got["split_at"] == [str(home["natalia"][0])]
@@ -70,7 +71,7 @@ def test_a_session_is_split_where_another_person_takes_over(home: dict) -> None:
 
 
 def test_unsure_is_its_own_answer_with_exit_code_1(home: dict) -> None:
-    """anna (never enrolled) sounds like hana: measured 0.78 against the accept threshold 0.838."""
+    """anna (never enrolled) sounds like natalia: measured 0.742 against the accept threshold 0.804."""
     proc = cli("identify", "--file", home["anna"][0], "--store", home["store"], "--json")
     got = json.loads(proc.stdout)
     assert proc.returncode == 1
@@ -83,14 +84,14 @@ def test_unsure_is_its_own_answer_with_exit_code_1(home: dict) -> None:
 
 def test_a_stranger_who_speaks_right_after_someone_enrolled_does_not_share_their_session(tmp_path: Path) -> None:
     """The demo's household (alan, lyubov, mikhail) and its stranger victoria, who speaks right after
-    lyubov. Their recordings pass the same-speaker cosine, and fused they reach 0.870 against the
-    2-utterance threshold 0.858 (measured): without `[session] join_far` victoria is accepted as
+    lyubov. Their recordings pass the same-speaker cosine, and fused they reach 0.862 against the
+    2-utterance threshold 0.822 (measured): without `[session] join_far` victoria is accepted as
     lyubov. Alone she is a reject against lyubov, so she starts a session of her own. (A stranger
     who alone is "unsure" against the person before still joins: measured in docs/GENERALISATION.md.)"""
     store, clips = tmp_path / "store.db", Path("device/demo_clips")
     for name in ("alan", "lyubov", "mikhail"):
         assert cli("enroll", name, "--files", *sorted(clips.glob(f"{name}-enroll-*.flac")), "--store", store).returncode == 0
-    files = [clips / "lyubov-test-1.flac", clips / "victoria-test-1.flac"]
+    files = [clips / "lyubov-test-2.flac", clips / "victoria-test-1.flac"]
     proc = cli("identify", "--session", "--file", *files, "--store", store, "--json")
     got = json.loads(proc.stdout)
     assert (got["split_at"], got["utterances"]) == ([str(files[1])], 1)
