@@ -11,7 +11,9 @@ measures both terms and the stages of the first.
 
 The elements are the shipped recipe's (scripts/train_one.sh: its items and warps, --copies 2,
 --channel-p 0.2, so a read is clean one time in three), `--items` of them drawn at random, each as
-`ItemStream.element` computes it at the stream's start (read 0). They are timed twice: whole, the
+`ItemStream.element` computes it on its first read, the k-th element of a stream in batches of one
+(so every element draws a crop length, as the batches do, and the babble reservoir is refreshed as
+often as in a real stream), after WARM_UP elements that are not timed. They are timed twice: whole, the
 function the pipeline calls (`ItemStream.element`), and in stages, with the functions it calls
 wrapped in timers (decode, resampling warp, the babble clips' reads, every augmentation step by kind,
 cepstra, crop + normalise); a stage's `ms_per_crop` is its total over all the elements divided by
@@ -50,6 +52,7 @@ from threadpoolctl import threadpool_limits
 
 RECIPE_SPEEDS = (0.82, 0.88, 0.94, 1.0, 1.06, 1.13, 1.2)  # scripts/train_one.sh
 RECIPE_COPIES, RECIPE_CHANNEL_P = 2, 0.2
+WARM_UP = 20  # elements computed before the timing starts
 
 
 def cpu_seconds() -> float:
@@ -112,8 +115,11 @@ def instrument(stream, clock: StageClock) -> Callable[[], None]:
     patches = [
         (data, "load_audio", "decode"),
         (data, "speed", "warp"),
-        (input_pipeline, "log_mel_cepstra", "cepstra"),
+        (input_pipeline, "log_mel_cepstra", "cepstra"),  # the whole clip's (before the stream took only the crop's)
+        (input_pipeline, "log_mel_cepstra_span", "cepstra"),  # the crop's frames
         (input_pipeline, "crop_window", "crop + normalise"),
+        (input_pipeline, "crop_start", "crop + normalise"),
+        (input_pipeline, "normalised_window", "crop + normalise"),
         (augment, "reverb", "augment: reverb (synthetic)"),
         (channels, "room", "augment: reverb (room pool)"),
         (augment, "add_noise", lambda *a, **k: f"augment: noise ({a[3] if len(a) > 3 else k.get('kind', 'white')})"),
@@ -122,6 +128,7 @@ def instrument(stream, clock: StageClock) -> Callable[[], None]:
         (augment, "gain", "augment: gain + peak guard"),
         (augment, "clip_safe", "augment: gain + peak guard"),
     ]
+    patches = [(module, name, stage) for module, name, stage in patches if hasattr(module, name)]
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, stage in patches:
         setattr(module, name, clock.wrap(getattr(module, name), stage))
@@ -144,7 +151,7 @@ def instrument(stream, clock: StageClock) -> Callable[[], None]:
     return undo
 
 
-def element_costs(data: Path, splits: Path, n_items: int, batch: int, seed: int) -> dict[str, Any]:
+def element_costs(data: Path, splits: Path, n_items: int, seed: int) -> dict[str, Any]:
     """The elements' CPU: whole (as the pipeline calls them), then in stages (a fresh stream each time)."""
     from train import channels
     from train.corpus_audio import load_audio
@@ -155,22 +162,27 @@ def element_costs(data: Path, splits: Path, n_items: int, batch: int, seed: int)
     stream, classes = recipe_stream(data, splits, seed)
     picks = np.random.default_rng((seed, 1)).choice(len(stream.items), size=min(n_items, len(stream.items)),
                                                     replace=False)
+    for k, index in enumerate(picks[:WARM_UP]):  # lazy imports, sox's first start, caches: not an element's cost
+        stream.element(k, int(index), 1, 1)
+    stream, _ = recipe_stream(data, splits, seed)
     whole = StageClock()
-    for k, index in enumerate(picks):
+    for k, index in enumerate(picks):  # batches of 1 for the crop lengths: every element draws one
         with whole("element (whole, as the pipeline calls it)"):
-            stream.element(k, int(index), 0, batch)
+            stream.element(k, int(index), 0, 1)
     stream, _ = recipe_stream(data, splits, seed)
     staged = StageClock()
     undo = instrument(stream, staged)
     try:
         for k, index in enumerate(picks):
             with staged("element (staged)"):
-                stream.element(k, int(index), 0, batch)
+                stream.element(k, int(index), 0, 1)
     finally:
         undo()
     audio_s = np.mean([len(load_audio(stream.items[int(i)].path)) / 16000 for i in picks])
+    crop_frames = np.mean([stream.crop_length(k) for k in range(len(picks))])
     stages = {**whole.table(len(picks)), **staged.table(len(picks))}
-    return {"items": len(picks), "classes": classes, "mean_clip_s": round(float(audio_s), 2),
+    return {"items": len(picks), "classes": classes, "mean_source_clip_s": round(float(audio_s), 2),
+            "mean_crop_frames": round(float(crop_frames)),
             "room_pool_once_s": round(room_pool_s, 2), "stages": {s: stages[s] for s in sorted(stages, key=_order)}}
 
 
@@ -179,6 +191,21 @@ STAGE_ORDER = ("element (whole", "element (staged", "decode", "warp", "babble", 
 
 def _order(stage: str) -> tuple[int, str]:
     return next(i for i, prefix in enumerate(STAGE_ORDER) if stage.startswith(prefix)), stage
+
+
+def pipeline_costs(data: Path, splits: Path, batches: int, batch: int, seed: int) -> dict[str, Any]:
+    """The real tf.data pipeline (`ItemStream.dataset`) without training: crops per second delivered,
+    CPU per crop (every thread of the process) and the cores it kept busy, after a first batch."""
+    stream, _ = recipe_stream(data, splits, seed)
+    it = iter(stream.dataset(batch))
+    next(it)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    crops = batches * batch
+    return {"batches": batches, "crops_per_s": round(crops / wall, 1), "ms_per_crop": round(1e3 * cpu / crops, 3),
+            "cores_busy": round(cpu / wall, 2)}
 
 
 def step_costs(classes: int, batch: int, repeats: int, seed: int) -> dict[str, Any]:
@@ -225,14 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", default="data/corpus/splits-mb300", help="the recipe's (scripts/train_one.sh writes it)")
     p.add_argument("--items", type=int, default=200, help="training items timed")
     p.add_argument("--batch", type=int, default=TrainConfig.batch, help="crops per step (the recipe's: the default)")
-    p.add_argument("--step-repeats", type=int, default=3, help="timed steps per crop length")
+    p.add_argument("--step-repeats", type=int, default=10, help="timed steps per crop length")
     p.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the ceiling is worked out for")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-step", action="store_true", help="time the elements only")
+    p.add_argument("--pipeline-batches", type=int, default=0, help="also run the real tf.data pipeline for this many "
+                   "batches (no training): its delivered rate and CPU per crop (on a shared machine the rate is the "
+                   "share of the cores it got)")
     p.add_argument("--out", default="build/bench/stream_cost.json")
     a = p.parse_args(argv)
     threadpool_limits(1)  # one core per stage: numpy's BLAS (TensorFlow's threads are set in step_costs)
-    elements = element_costs(Path(a.data), Path(a.splits), a.items, a.batch, a.seed)
+    elements = element_costs(Path(a.data), Path(a.splits), a.items, a.seed)
     element_ms = elements["stages"]["element (whole, as the pipeline calls it)"]["ms_per_crop"]
     result: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "cores": a.cores, **elements}
     ceiling = {"input_only_crops_per_s": round(a.cores * 1e3 / element_ms)}
@@ -242,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         ceiling["step_only_crops_per_s"] = round(a.cores * 1e3 / step_ms)
         ceiling["stream_crops_per_s"] = round(a.cores * 1e3 / (element_ms + step_ms))
     result["ceiling"] = ceiling
+    if a.pipeline_batches:
+        result["pipeline"] = pipeline_costs(Path(a.data), Path(a.splits), a.pipeline_batches, a.batch, a.seed)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))
     width = max(map(len, result["stages"]))
@@ -251,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     if "step" in result:
         print(f"{'training step (batch ' + str(a.batch) + ')':<{width}}  {result['step']['ms_per_crop']:7.2f}")
     print(f"ceiling on {a.cores} cores (crops/s): {ceiling}")
+    if "pipeline" in result:
+        print(f"tf.data pipeline alone: {result['pipeline']}")
     return 0
 
 
