@@ -194,6 +194,24 @@ def log_mel_cepstra(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return _concat(_blocks(signal, 0, n, cfg), cfg)
 
 
+def log_mel_cepstra_span(audio: np.ndarray, cfg: FeatureConfig, first: int, last: int) -> np.ndarray:
+    """Frames `first`..`last`-1 of `log_mel_cepstra(audio, cfg)`, bit for bit, computing only the
+    BLOCK_FRAMES blocks that hold them (a training crop needs a window of an utterance's cepstra)."""
+    audio = np.asarray(audio, dtype=np.float64).reshape(-1)
+    n = cfg.n_frames(len(audio))
+    if not 0 <= first <= last <= n:
+        raise ValueError(f"frames {first}..{last} outside the audio's {n}")
+    if first == last:
+        return np.zeros((0, cfg.n_ceps), np.float64)
+    begin = first // BLOCK_FRAMES * BLOCK_FRAMES
+    end = min(n, -(-last // BLOCK_FRAMES) * BLOCK_FRAMES)
+    start = begin * cfg.frame_step
+    piece = audio[start:start + (end - begin - 1) * cfg.frame_step + cfg.frame_length]
+    signal = np.zeros((end - begin - 1) * cfg.frame_step + cfg.frame_length, np.float64)
+    _preemphasis(piece, cfg.preemph, float(audio[start - 1]) if start else None, signal)
+    return _concat(_blocks(signal, begin, end, cfg), cfg)[first - begin:last - begin]
+
+
 def _concat(blocks: list[np.ndarray], cfg: FeatureConfig) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros((0, cfg.n_ceps), np.float64)
 

@@ -47,11 +47,19 @@ def babble_picks(pool_size: int, rng: np.random.Generator) -> np.ndarray:
 def crop_window(feats: np.ndarray, n: int, cfg: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
     """A random `n`-frame crop of un-normalised cepstra, normalised as the device normalises what it
     hears; shorter cepstra are repeated to fill it."""
-    feats = feats.astype(np.float32)
-    if feats.shape[0] > n:
-        s = int(rng.integers(0, feats.shape[0] - n + 1))
-        feats = feats[s:s + n]
-    return fit_window(normalize(feats, cfg), n)
+    s = crop_start(feats.shape[0], n, rng)
+    return normalised_window(feats[s:s + n], n, cfg)
+
+
+def crop_start(frames: int, n: int, rng: np.random.Generator) -> int:
+    """Where `crop_window` starts an `n`-frame crop of `frames` frames (0 when they are no longer)."""
+    return int(rng.integers(0, frames - n + 1)) if frames > n else 0
+
+
+def normalised_window(feats: np.ndarray, n: int, cfg: FeatureConfig) -> np.ndarray:
+    """At most `n` frames of un-normalised cepstra as `crop_window` returns them: normalised, then
+    repeated to fill `n` frames."""
+    return fit_window(normalize(feats.astype(np.float32), cfg), n)
 
 
 def _bank_job(args) -> list[np.ndarray]:

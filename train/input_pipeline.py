@@ -2,8 +2,8 @@
 augmentation bank (`train.data.build_bank`) for corpora too large to hold in memory.
 
 Every element is read from disk when it is needed: decoded, warped, augmented afresh, turned into
-the device's cepstra (`device.features.log_mel_cepstra`), cropped and normalised as `CropSampler`
-crops the bank, in a `tf.data` pipeline:
+the device's cepstra (`device.features.log_mel_cepstra`; only the frames the crop takes), cropped and
+normalised as `CropSampler` crops the bank, in a `tf.data` pipeline:
 
     item indices (this worker's shard, pass after pass) -> bounded shuffle of the indices
     -> read + augment + cepstra + crop, in parallel (tf.numpy_function, AUTOTUNE threads)
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from device.features import FeatureConfig, log_mel_cepstra
+from device.features import FeatureConfig, log_mel_cepstra, log_mel_cepstra_span
 from train.augment import Augmenter
 from train.corpus_audio import load_audio
-from train.data import Item, SpecMask, babble_picks, crop_lengths, crop_window, warped_audio
+from train.data import Item, SpecMask, babble_picks, crop_lengths, crop_start, normalised_window, warped_audio
 from train.keras_env import tf
 
 SHUFFLE_BUFFER = 8192  # item indices mixed before reading (indices only: a few bytes each)
@@ -107,10 +107,15 @@ class ItemStream:
         return self.lengths[int(rng.integers(len(self.lengths)))]
 
     def element(self, element: int, index: int, read: int, size: int) -> tuple[np.ndarray, np.int32, int]:
-        """The `element`-th crop of this stream (batches of `size`): crop, label, item index."""
-        feats = self.cepstra(index, read, element)
+        """The `element`-th crop of this stream (batches of `size`): crop, label, item index. The crop
+        is `crop_window`'s of `cepstra(index, read, element)`, bit for bit, but only the frames it
+        takes (and the rest of their blocks) are computed."""
+        audio = self.audio(index, read, element)
+        n, frames = self.crop_length(element // size), self.features.n_frames(len(audio))
         rng = np.random.default_rng((self.seed, self.epoch, read, index, _CROP))
-        crop = crop_window(feats, self.crop_length(element // size), self.features, rng)
+        start = crop_start(frames, n, rng)
+        feats = log_mel_cepstra_span(audio, self.features, start, min(frames, start + n))
+        crop = normalised_window(feats, n, self.features)
         if self.mask is not None:
             crop = self.mask(crop, rng)
         return crop, self.labels[index], index

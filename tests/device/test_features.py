@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 from scipy.signal import butter, sosfilt
 
 from device.audio import load_audio
-from device.features import CepstraStream, FeatureConfig, FeatureConfigError, log_mel_cepstra, mfcc, normalize, reference_cepstra
+from device.features import (
+    BLOCK_FRAMES,
+    CepstraStream,
+    FeatureConfig,
+    FeatureConfigError,
+    log_mel_cepstra,
+    log_mel_cepstra_span,
+    mfcc,
+    normalize,
+    reference_cepstra,
+)
 
 SPEECH = Path(__file__).resolve().parents[2] / "device" / "demo_clips" / "alan-enroll-1.flac"
 RTOL = 1e-4  # of the largest reference value
@@ -145,3 +155,19 @@ def test_streamed_cepstra_equal_whole_utterance_exactly(cfg, n, sizes):
     whole = log_mel_cepstra(audio, cfg)
     assert streamed.shape == whole.shape == (cfg.n_frames(n), cfg.n_ceps)
     assert np.array_equal(streamed, whole)
+
+
+@pytest.mark.parametrize("n", [300, 16000, 52777])
+def test_a_span_of_cepstra_equals_the_whole_utterances_frames_exactly(n):
+    cfg = FeatureConfig()
+    audio = np.concatenate(list(signals().values()))[:n]
+    whole = log_mel_cepstra(audio, cfg)
+    total = len(whole)
+    edges = sorted({0, 1, BLOCK_FRAMES - 1, BLOCK_FRAMES, BLOCK_FRAMES + 1, total // 2, total - 1, total} & set(range(total + 1)))
+    for first in edges:
+        for last in [e for e in edges if e >= first]:
+            span = log_mel_cepstra_span(audio, cfg, first, last)
+            assert span.shape == (last - first, cfg.n_ceps)
+            assert np.array_equal(span, whole[first:last])
+    with pytest.raises(ValueError, match="outside"):
+        log_mel_cepstra_span(audio, cfg, 0, total + 1)

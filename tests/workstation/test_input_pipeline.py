@@ -4,16 +4,18 @@ training loop on it (a run, and a resumed run that repeats no epoch)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from device.audio import load_audio
 from device.embedder import fit_window
 from device.features import FeatureConfig, log_mel_cepstra, normalize
-from tests.helpers import TINY_TRAIN, TRAIN_PY, corpus_speakers, log_rows, run
+from tests.helpers import REPO, TINY_TRAIN, TRAIN_PY, corpus_speakers, log_rows, run
 from train.augment import speed
-from train.data import Item
-from train.input_pipeline import ItemStream
+from train.data import Item, SpecMask, crop_window
+from train.input_pipeline import _CROP, ItemStream
 
 FEATURES = FeatureConfig()
 
@@ -52,6 +54,21 @@ def test_the_pipelines_cepstra_are_the_devices(tiny_corpus):
         n = crop.shape[0]
         windows = [fit_window(normalize(device[k:k + n], FEATURES), n) for k in range(max(1, len(device) - n + 1))]
         assert any(np.allclose(w, crop, atol=1e-5) for w in windows)
+
+
+@pytest.mark.parametrize("mask", [None, SpecMask()])
+def test_an_element_is_a_crop_of_the_whole_clips_cepstra_exactly(tiny_corpus, mask):
+    """The stream computes only the cepstra its crop takes: the crop is `crop_window`'s of the whole."""
+    s = stream(tiny_corpus, mask=mask)
+    size = 4
+    for k, (index, read) in enumerate([(i, r) for r in (0, 1) for i in range(len(s.items))]):
+        crop, label, idx = s.element(k, index, read, size)
+        rng = np.random.default_rng((s.seed, s.epoch, read, index, _CROP))
+        whole = crop_window(s.cepstra(index, read, k), s.crop_length(k // size), FEATURES, rng)
+        if mask is not None:
+            whole = mask(whole, rng)
+        assert (label, idx) == (s.items[index].label, index)
+        assert crop.dtype == whole.dtype and np.array_equal(crop, whole)
 
 
 def test_every_read_is_augmented_afresh_and_the_clean_path_is_fixed(tiny_corpus):
@@ -118,3 +135,17 @@ def test_resuming_a_stream_run_repeats_no_epoch(stream_run, tiny_corpus):
     assert "(epoch 2)" in resumed.stdout and "epoch 3:" in resumed.stdout
     assert "epoch 1:" not in resumed.stdout and "epoch 2:" not in resumed.stdout
     assert [r["epoch"] for r in log_rows(out)] == ["1", "2", "3"]
+
+
+def test_the_stream_cost_benchmark_times_every_stage_and_the_step(tiny_corpus, tmp_path):
+    out = tmp_path / "stream_cost.json"
+    proc = run([TRAIN_PY, "-m", "scripts.bench.stream_cost", "--data", tiny_corpus, "--splits", tiny_corpus / "splits",
+                "--items", "12", "--batch", "8", "--step-repeats", "1", "--out", out], cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    stages = result["stages"]
+    for stage in ("element (whole, as the pipeline calls it)", "decode", "warp", "cepstra", "crop + normalise"):
+        assert stages[stage]["ms_per_crop"] > 0, stage
+    assert stages["decode"]["calls"] == stages["cepstra"]["calls"] == result["items"] == 12
+    assert set(result["step"]["per_length"]) == {"100", "150", "200", "250", "300", "400"}
+    assert 0 < result["ceiling"]["stream_crops_per_s"] < result["ceiling"]["input_only_crops_per_s"]
