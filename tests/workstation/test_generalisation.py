@@ -13,7 +13,7 @@ import pytest
 
 from device.bundle import Bundle
 from export.evidence import roles
-from scripts.bench import generalisation, open_set
+from scripts.bench import generalisation, open_set, snr_bands
 from train.datasets import read_trials
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,3 +132,17 @@ def test_open_set_through_the_cli(tiny_bundle: Path, small_dev: Path, tmp_path: 
         assert row["genuine_correct"] + row["misidentified"] + row["genuine_rejected"] + row["genuine_unsure"] == \
             pytest.approx(100.0)
         assert 0 <= row["unknown_unsure"] <= 100 - row["unknown_accepted"]
+
+
+def test_snr_bands_fit_on_one_half_and_read_on_the_other(tiny_bundle: Path, small_dev: Path, tmp_path: Path) -> None:
+    out = tmp_path / "snr.json"
+    assert snr_bands.main(["--model", str(tiny_bundle), "--dev", str(small_dev), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["fit"], result["read"]) == ("calib", "report")
+    read = [t for c in snr_bands.CONDITIONS for t in read_trials(small_dev / "trials" / "report" / f"{c}.txt")]
+    # every read trial falls in exactly one band
+    assert sum(r["targets"] for r in result["bands"]) == sum(t.label for t in read) > 0
+    assert sum(r["nontargets"] for r in result["bands"]) == sum(1 - t.label for t in read) > 0
+    assert [r["snr_db"] for r in result["bands"]] == [list(b) for b in snr_bands.BANDS]
+    for row in result["bands"]:
+        assert 0 <= row["genuine_accepted"] <= 100 and 0 <= row["false_accepts_at_clean_threshold"] <= 100
