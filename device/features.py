@@ -187,11 +187,7 @@ def log_mel_cepstra(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
     float64 so that `normalize` (cmvn divides by each coefficient's spread) sees what
     python_speech_features gives even for near-stationary audio; `mfcc` returns float32."""
-    audio = np.asarray(audio, dtype=np.float64).reshape(-1)
-    n = cfg.n_frames(len(audio))
-    signal = np.zeros((n - 1) * cfg.frame_step + cfg.frame_length, np.float64)
-    _preemphasis(audio, cfg.preemph, None, signal)
-    return _concat(_blocks(signal, 0, n, cfg), cfg)
+    return log_mel_cepstra_span(audio, cfg, 0, cfg.n_frames(np.size(audio)))
 
 
 def log_mel_cepstra_span(audio: np.ndarray, cfg: FeatureConfig, first: int, last: int) -> np.ndarray:

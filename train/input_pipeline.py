@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.features import FeatureConfig, log_mel_cepstra, log_mel_cepstra_span
+from device.features import FeatureConfig, log_mel_cepstra_span
 from train.augment import Augmenter
 from train.corpus_audio import load_audio
 from train.data import Item, SpecMask, babble_picks, crop_lengths, crop_start, normalised_window, warped_audio
@@ -97,10 +97,6 @@ class ItemStream:
             return audio
         return Augmenter(rng, self._babble_clips(element, rng), p_channel=self.channel_p)(audio)
 
-    def cepstra(self, index: int, read: int, element: int = 0) -> np.ndarray:
-        """Un-normalised cepstra of `audio`: the device's frontend, float64 as it returns them."""
-        return log_mel_cepstra(self.audio(index, read, element), self.features)
-
     def crop_length(self, batch: int) -> int:
         """Batch `batch`'s crop length: the same on every worker."""
         rng = np.random.default_rng((self.seed, self.epoch, batch, _LENGTH))
@@ -108,8 +104,8 @@ class ItemStream:
 
     def element(self, element: int, index: int, read: int, size: int) -> tuple[np.ndarray, np.int32, int]:
         """The `element`-th crop of this stream (batches of `size`): crop, label, item index. The crop
-        is `crop_window`'s of `cepstra(index, read, element)`, bit for bit, but only the frames it
-        takes (and the rest of their blocks) are computed."""
+        is `crop_window`'s of the device's cepstra of `audio(index, read, element)`, bit for bit, but
+        only the frames it takes (and the rest of their blocks) are computed."""
         audio = self.audio(index, read, element)
         n, frames = self.crop_length(element // size), self.features.n_frames(len(audio))
         rng = np.random.default_rng((self.seed, self.epoch, read, index, _CROP))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from device.audio import load_audio
+from device.config import VadConfig
 from device.embedder import Embedder
 from device.vad import frame_labels, snr_db
 from export.calibrate import tail_threshold
@@ -29,14 +30,13 @@ from train.datasets import read_trials
 CONDITIONS = ("clean", "noisy", "channel")
 BANDS = ((-np.inf, 10.0), (10.0, 20.0), (20.0, 30.0), (30.0, np.inf))  # dB
 FAR = 0.01
-VAD_AGGRESSIVENESS = 3
 
 
 def measure(embedder: Embedder, path: Path) -> tuple[np.ndarray, float]:
     """The unit embedding and the device's SNR estimate (dB; -inf when nothing is voiced)."""
     audio = load_audio(path)
     vector = embedder.embed_audio(audio).vector
-    frames, voiced = frame_labels(audio, VAD_AGGRESSIVENESS)
+    frames, voiced = frame_labels(audio, VadConfig().aggressiveness)  # the device's default
     snr = snr_db(frames, voiced)
     return vector / np.linalg.norm(vector), -np.inf if snr is None else snr
 

@@ -115,9 +115,7 @@ def instrument(stream, clock: StageClock) -> Callable[[], None]:
     patches = [
         (data, "load_audio", "decode"),
         (data, "speed", "warp"),
-        (input_pipeline, "log_mel_cepstra", "cepstra"),  # the whole clip's (before the stream took only the crop's)
         (input_pipeline, "log_mel_cepstra_span", "cepstra"),  # the crop's frames
-        (input_pipeline, "crop_window", "crop + normalise"),
         (input_pipeline, "crop_start", "crop + normalise"),
         (input_pipeline, "normalised_window", "crop + normalise"),
         (augment, "reverb", "augment: reverb (synthetic)"),
@@ -128,7 +126,6 @@ def instrument(stream, clock: StageClock) -> Callable[[], None]:
         (augment, "gain", "augment: gain + peak guard"),
         (augment, "clip_safe", "augment: gain + peak guard"),
     ]
-    patches = [(module, name, stage) for module, name, stage in patches if hasattr(module, name)]
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, stage in patches:
         setattr(module, name, clock.wrap(getattr(module, name), stage))
